@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from './config.js'
+import { apiKeyRoutes } from './modules/api-keys/routes.js'
+import { auditRoutes } from './modules/audit/routes.js'
+import { authRoutes, meRoutes } from './modules/auth/routes.js'
+import { healthRoutes } from './modules/health/routes.js'
+import { incidentRoutes } from './modules/incidents/routes.js'
+import { serviceRoutes } from './modules/services/routes.js'
+import { createPlanCache, type PlanCache } from './modules/subscription/plan-cache.js'
+import { subscriptionRoutes } from './modules/subscription/routes.js'
+import { suppressionRoutes } from './modules/suppression/routes.js'
+import { userRoutes } from './modules/users/routes.js'
+import authPlugin, { authorize, requireDeclaredRole } from './plugins/auth.js'
+import dbPlugin from './plugins/db.js'
+import docsPlugin from './plugins/docs.js'
+import errorsPlugin from './plugins/errors.js'
+import { registerCredentialRateLimit, registerIpRateLimit } from './plugins/rate-limit.js'
+import redisPlugin from './plugins/redis.js'
+import { installValidators } from './plugins/validation.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    plans: PlanCache
+  }
+}
+
+export const BODY_LIMIT_BYTES = 1024 * 1024
+
+/** The whole API as one plugin: infrastructure first, then the public and the authenticated routes. */
+export const autopilot = fp<{ config: Config }>(
+  async (app, { config }) => {
+    app.decorate('config', config)
+    installValidators(app)
+    await app.register(errorsPlugin)
+    await app.register(dbPlugin, { databaseUrl: config.databaseUrl })
+    await app.register(redisPlugin, {
+      redisUrl: config.redisUrl,
+      queueRedisUrl: config.queueRedisUrl,
+      commandTimeoutMs: config.redisCommandTimeoutMs
+    })
+    app.decorate('plans', createPlanCache(app.db))
+    await app.register(authPlugin, { ...config.jwt })
+    await app.register(docsPlugin)
+
+    app.addHook('onSend', async (request, reply) => {
+      void reply.header('x-request-id', request.id)
+    })
+
+    await app.register(healthRoutes)
+
+    await app.register(
+      async (publicApi) => {
+        await registerIpRateLimit(publicApi, config.authRateLimitPerMinute)
+        await publicApi.register(authRoutes, {
+          accessTtlSeconds: config.jwt.accessTtlSeconds,
+          refreshTtlSeconds: config.refreshTokenTtlSeconds
+        })
+      },
+      { prefix: '/v1' }
+    )
+
+    // Authenticated subtree: authenticate (401) → per-credential rate limit (429) → declared role (403).
+    await app.register(
+      async (api) => {
+        api.addHook('onRoute', requireDeclaredRole)
+        api.addHook('onRequest', api.authenticate)
+        await registerCredentialRateLimit(api)
+        api.addHook('preValidation', authorize)
+        for (const routes of [meRoutes, userRoutes, apiKeyRoutes, subscriptionRoutes, serviceRoutes, incidentRoutes, suppressionRoutes, auditRoutes]) {
+          await api.register(routes)
+        }
+      },
+      { prefix: '/v1' }
+    )
+  },
+  { name: 'autopilot' }
+)
+
+export async function buildApp(config: Config, options: Pick<FastifyServerOptions, 'logger'> = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.password',
+          '*.refreshToken',
+          '*.accessToken',
+          '*.key',
+          '*.secret',
+          '*.webhookSecret'
+        ],
+        censor: '[redacted]'
+      }
+    },
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    bodyLimit: BODY_LIMIT_BYTES,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  await app.register(autopilot, { config })
+  return app
+}

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto'
+import Type, { type Static } from 'typebox'
+import Value from 'typebox/value'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
+    default: 'development'
+  }),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/autopilot' }),
+  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379/0' }),
+  QUEUE_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info' }),
+  WEBHOOK_ALLOWED_HOSTS: Type.String({ default: '' }),
+  /** Prefix of every BullMQ key; tests give each run its own. */
+  QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:{}_-]+$', default: '{autopilot}' }),
+  ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
+  REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
+  /** Requests per minute per client IP on the unauthenticated auth routes (signup, login, refresh). */
+  AUTH_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
+  /** Upper bound for any single Redis command; a hung Redis must not hang a request. */
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 })
+})
+
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  env: Env['NODE_ENV']
+  databaseUrl: string
+  redisUrl: string
+  queueRedisUrl: string
+  queuePrefix: string
+  jwt: { secret: string; issuer: string; audience: string; accessTtlSeconds: number }
+  refreshTokenTtlSeconds: number
+  authRateLimitPerMinute: number
+  redisCommandTimeoutMs: number
+  port: number
+  host: string
+  logLevel: Env['LOG_LEVEL']
+  webhookAllowedHosts: string[]
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads and validates the environment once; the only place that touches process.env. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const env = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw)) as Env
+  const errors = [...Value.Errors(EnvSchema, env)]
+  if (errors.length > 0) {
+    const problems = errors.map((e) => `${e.instancePath.slice(1) || 'environment'}: ${e.message}`)
+    throw new ConfigError(`invalid configuration — ${[...new Set(problems)].join('; ')}`)
+  }
+
+  let jwtSecret = env.JWT_SECRET
+  if (jwtSecret === undefined) {
+    if (env.NODE_ENV === 'production') {
+      throw new ConfigError('invalid configuration — JWT_SECRET: required in production (at least 32 characters)')
+    }
+    jwtSecret = randomBytes(32).toString('base64url')
+    console.warn(`JWT_SECRET is not set: generated a random one for this ${env.NODE_ENV} process; tokens will not survive a restart`)
+  }
+
+  return {
+    env: env.NODE_ENV,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    queueRedisUrl: env.QUEUE_REDIS_URL ?? env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    jwt: { secret: jwtSecret, issuer: 'autopilot', audience: 'autopilot-api', accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS },
+    refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+    authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,
+    redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    webhookAllowedHosts: env.WEBHOOK_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
+  }
+}

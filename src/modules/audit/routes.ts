@@ -1,0 +1,39 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { problemResponses } from '../../errors.js'
+import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
+import { listAudit } from './repository.js'
+import { AuditEntrySchema, presentAudit } from './schemas.js'
+
+export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/audit',
+    {
+      config: { minRole: 'admin' },
+      schema: {
+        tags: ['audit'],
+        operationId: 'listAudit',
+        summary: 'The audit trail, newest first',
+        querystring: Type.Object(
+          {
+            ...PageQuery,
+            resourceType: Type.Optional(Type.String({ pattern: '^[a-z_]{1,40}$' })),
+            resourceId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 }))
+          },
+          { additionalProperties: false }
+        ),
+        response: { 200: Page(AuditEntrySchema), ...problemResponses(400, 401, 403, 429) }
+      }
+    },
+    async (request) => {
+      const { limit, cursor, resourceType, resourceId } = request.query
+      const rows = await listAudit(app.db, request.principal.organizationId, {
+        resourceType,
+        resourceId,
+        after: decodeCursor(cursor),
+        limit: limit + 1
+      })
+      return toPage(rows, limit, presentAudit)
+    }
+  )
+}

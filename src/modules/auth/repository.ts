@@ -1,0 +1,73 @@
+import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import type { Executor } from '../../db/client.js'
+import { organizations, sessions, subscriptions, users } from '../../db/schema/index.js'
+
+export function findUserByEmail(exec: Executor, email: string) {
+  return exec
+    .select()
+    .from(users)
+    .where(sql`lower(${users.email}) = lower(${email})`)
+    .then((rows) => rows[0])
+}
+
+export async function insertOrganization(exec: Executor, values: typeof organizations.$inferInsert) {
+  const [organization] = await exec.insert(organizations).values(values).returning()
+  const [subscription] = await exec.insert(subscriptions).values({ organizationId: organization!.id }).returning()
+  return { organization: organization!, subscription: subscription! }
+}
+
+export async function insertSession(exec: Executor, values: typeof sessions.$inferInsert) {
+  const [row] = await exec.insert(sessions).values(values).returning()
+  return row!
+}
+
+/** Swaps the current refresh token for a new one; matches only a live session holding `currentHash`. */
+export async function rotateSession(exec: Executor, id: string, currentHash: string, nextHash: string, expiresAt: Date) {
+  const [row] = await exec
+    .update(sessions)
+    .set({ refreshTokenHash: nextHash, lastRotatedAt: new Date(), expiresAt })
+    .where(
+      and(
+        eq(sessions.id, id),
+        eq(sessions.refreshTokenHash, currentHash),
+        isNull(sessions.revokedAt),
+        gt(sessions.expiresAt, new Date())
+      )
+    )
+    .returning()
+  return row
+}
+
+export function findSession(exec: Executor, id: string) {
+  return exec
+    .select()
+    .from(sessions)
+    .where(eq(sessions.id, id))
+    .then((rows) => rows[0])
+}
+
+export async function revokeSession(exec: Executor, id: string, reason: string) {
+  const [row] = await exec
+    .update(sessions)
+    .set({ revokedAt: new Date(), revokedReason: reason })
+    .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
+    .returning()
+  return row
+}
+
+export function findUser(exec: Executor, organizationId: string, id: string) {
+  return exec
+    .select()
+    .from(users)
+    .where(and(eq(users.organizationId, organizationId), eq(users.id, id)))
+    .then((rows) => rows[0])
+}
+
+export function findOrganization(exec: Executor, id: string) {
+  return exec
+    .select({ id: organizations.id, name: organizations.name, plan: subscriptions.plan })
+    .from(organizations)
+    .innerJoin(subscriptions, eq(subscriptions.organizationId, organizations.id))
+    .where(eq(organizations.id, id))
+    .then((rows) => rows[0])
+}

@@ -1,0 +1,95 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errors, problemResponses } from '../../errors.js'
+import { changeContext } from '../../lib/context.js'
+import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
+import { IdParams } from '../../lib/schemas.js'
+import { presentAction } from '../actions/schemas.js'
+import { listAudit } from '../audit/repository.js'
+import { presentAudit } from '../audit/schemas.js'
+import { actionsOfIncident, findIncident, listIncidents, presentIncident } from './repository.js'
+import { IncidentDetailSchema, IncidentSchema, ListIncidentsQuery, ResolveBody } from './schemas.js'
+import { createIncidentsService } from './service.js'
+
+export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const incidents = createIncidentsService({ db: app.db })
+  const tags = ['incidents']
+
+  app.get(
+    '/incidents',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags,
+        operationId: 'listIncidents',
+        summary: 'List incidents, newest first',
+        querystring: ListIncidentsQuery,
+        response: { 200: Page(IncidentSchema), ...problemResponses(400, 401, 429) }
+      }
+    },
+    async (request) => {
+      const { limit, cursor, status, service } = request.query
+      const rows = await listIncidents(app.db, request.principal.organizationId, {
+        status,
+        service,
+        after: decodeCursor(cursor),
+        limit: limit + 1
+      })
+      return toPage(rows, limit, presentIncident)
+    }
+  )
+
+  app.get(
+    '/incidents/:id',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags,
+        operationId: 'getIncident',
+        summary: 'An incident with its timeline and actions',
+        params: IdParams,
+        response: { 200: IncidentDetailSchema, ...problemResponses(400, 401, 404, 429) }
+      }
+    },
+    async (request) => {
+      const { organizationId } = request.principal
+      const incident = await findIncident(app.db, organizationId, request.params.id)
+      if (!incident) throw errors.notFound('incident')
+      const [timeline, actions] = await Promise.all([
+        listAudit(app.db, organizationId, { resourceType: 'incident', resourceId: incident.id, limit: 200, ascending: true }),
+        actionsOfIncident(app.db, incident.id)
+      ])
+      return { ...presentIncident(incident), timeline: timeline.map(presentAudit), actions: actions.map(presentAction) }
+    }
+  )
+
+  app.post(
+    '/incidents/:id/acknowledge',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        tags,
+        operationId: 'acknowledgeIncident',
+        summary: 'Acknowledge an open incident',
+        params: IdParams,
+        response: { 200: IncidentSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
+      }
+    },
+    async (request) => presentIncident(await incidents.acknowledge(changeContext(request), request.params.id))
+  )
+
+  app.post(
+    '/incidents/:id/resolve',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        tags,
+        operationId: 'resolveIncident',
+        summary: 'Resolve an open or acknowledged incident',
+        params: IdParams,
+        body: ResolveBody,
+        response: { 200: IncidentSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
+      }
+    },
+    async (request) => presentIncident(await incidents.resolve(changeContext(request), request.params.id, request.body?.note))
+  )
+}

@@ -1,0 +1,57 @@
+import { and, count, desc, eq, isNull, lt, type SQL } from 'drizzle-orm'
+import type { Executor } from '../../db/client.js'
+import { isUniqueViolation } from '../../db/errors.js'
+import { services } from '../../db/schema/index.js'
+import { errors } from '../../errors.js'
+
+export type ServiceRow = typeof services.$inferSelect
+const live = (organizationId: string) => and(eq(services.organizationId, organizationId), isNull(services.deletedAt))
+
+export function findService(exec: Executor, organizationId: string, id: string) {
+  return exec
+    .select()
+    .from(services)
+    .where(and(live(organizationId), eq(services.id, id)))
+    .then((rows) => rows[0])
+}
+
+export async function countServices(exec: Executor, organizationId: string) {
+  const [row] = await exec.select({ n: count() }).from(services).where(live(organizationId))
+  return row!.n
+}
+
+export function listServices(exec: Executor, organizationId: string, limit: number, after?: string) {
+  const where: SQL[] = [live(organizationId)!]
+  if (after) where.push(lt(services.id, after))
+  return exec
+    .select()
+    .from(services)
+    .where(and(...where))
+    .orderBy(desc(services.id))
+    .limit(limit)
+}
+
+const duplicateName = (err: unknown) =>
+  isUniqueViolation(err, 'services_name_unique') ? errors.conflict('a service with this name already exists') : err
+
+export async function insertService(exec: Executor, values: typeof services.$inferInsert) {
+  try {
+    const [row] = await exec.insert(services).values(values).returning()
+    return row!
+  } catch (err) {
+    throw duplicateName(err)
+  }
+}
+
+export async function updateService(exec: Executor, id: string, values: Partial<typeof services.$inferInsert>) {
+  try {
+    const [row] = await exec
+      .update(services)
+      .set({ ...values, updatedAt: new Date() })
+      .where(eq(services.id, id))
+      .returning()
+    return row!
+  } catch (err) {
+    throw duplicateName(err)
+  }
+}

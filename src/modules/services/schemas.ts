@@ -1,0 +1,75 @@
+import Type from 'typebox'
+import { Nullable, Timestamp, Uuid } from '../../lib/schemas.js'
+
+export const SERVICE_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$'
+export const METRIC_NAME_PATTERN = '^[A-Za-z_:][A-Za-z0-9_:.-]{0,127}$'
+
+export const DETECTION_DEFAULTS = { zThreshold: 3, minSamples: 10, quietPeriodSeconds: 600 }
+
+const MetricDetection = Type.Object(
+  {
+    direction: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('both')], { default: 'both' }),
+    zThreshold: Type.Optional(Type.Number({ minimum: 0.5, maximum: 100 }))
+  },
+  { additionalProperties: false }
+)
+
+const detectionFields = (withDefaults: boolean) => {
+  const d = <T extends object>(value: unknown, options: T) => (withDefaults ? { ...options, default: value } : options)
+  return {
+    zThreshold: Type.Number(d(DETECTION_DEFAULTS.zThreshold, { minimum: 0.5, maximum: 100 })),
+    minSamples: Type.Integer(d(DETECTION_DEFAULTS.minSamples, { minimum: 2, maximum: 100_000 })),
+    quietPeriodSeconds: Type.Integer(d(DETECTION_DEFAULTS.quietPeriodSeconds, { minimum: 10, maximum: 604_800 })),
+    metrics: Type.Record(Type.String({ pattern: METRIC_NAME_PATTERN }), MetricDetection, {
+      additionalProperties: false,
+      maxProperties: 200,
+      ...(withDefaults ? { default: {} } : {})
+    })
+  }
+}
+
+/** Full detection config with defaults (create); a partial one merged over the stored config (update). */
+export const DetectionSchema = Type.Object(detectionFields(true), { additionalProperties: false })
+export const DetectionPatchSchema = Type.Partial(Type.Object(detectionFields(false), { additionalProperties: false }))
+
+const Name = Type.String({ pattern: SERVICE_NAME_PATTERN, description: 'lower-case, 1-63 characters' })
+const Description = Type.String({ maxLength: 1000 })
+const Environment = Type.String({ minLength: 1, maxLength: 64 })
+
+export const CreateServiceBody = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Description),
+    environment: Type.Optional(Environment),
+    detection: Type.Optional(DetectionSchema)
+  },
+  { additionalProperties: false }
+)
+
+export const UpdateServiceBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Nullable(Description)),
+    environment: Type.Optional(Nullable(Environment)),
+    detection: Type.Optional(DetectionPatchSchema)
+  },
+  { additionalProperties: false, minProperties: 1 }
+)
+
+export const ServiceSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  description: Nullable(Type.String()),
+  environment: Nullable(Type.String()),
+  detection: Type.Object({
+    zThreshold: Type.Number(),
+    minSamples: Type.Integer(),
+    quietPeriodSeconds: Type.Integer(),
+    metrics: Type.Record(
+      Type.String(),
+      Type.Object({ direction: Type.String(), zThreshold: Type.Optional(Type.Number()) })
+    )
+  }),
+  createdAt: Timestamp,
+  updatedAt: Timestamp
+})

@@ -1,0 +1,17 @@
+import type { Plan } from '../../db/schema/index.js'
+
+export interface PlanLimits {
+  /** null = unlimited */
+  maxServices: number | null
+  autoRemediation: boolean
+  /** Metric samples per minute an organization may ingest. */
+  ingestPerMinute: number
+  /** API requests per minute per credential (user token or API key). */
+  requestsPerMinute: number
+}
+
+export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
+  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600 },
+  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000 },
+  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000 }
+}

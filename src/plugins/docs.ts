@@ -1,0 +1,42 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import fp from 'fastify-plugin'
+
+export const API_TAGS = [
+  { name: 'auth', description: 'Signup, login, token refresh, the caller' },
+  { name: 'users', description: 'Users of the organization' },
+  { name: 'api-keys', description: 'Credentials for monitoring agents' },
+  { name: 'subscription', description: 'Plan and limits' },
+  { name: 'services', description: 'Monitored services and their detection settings' },
+  { name: 'incidents', description: 'Incident lifecycle' },
+  { name: 'suppression', description: 'Suppression rules' },
+  { name: 'audit', description: 'Audit trail' },
+  { name: 'health', description: 'Liveness and readiness' }
+]
+
+export default fp(
+  async (app) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Autopilot API',
+          version: '0.1.0',
+          description:
+            'Multi-tenant DevOps autopilot: metric samples and alerts in; anomalies, incidents and audited remediation out. Errors are application/problem+json.'
+        },
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'A user access token (JWT) or an API key (dap_…)' }
+          }
+        },
+        security: [{ bearer: [] }],
+        tags: API_TAGS
+      },
+      // Shared schemas keep their $id as the component name (Problem), not def-0.
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) }
+    })
+    await app.register(swaggerUi, { routePrefix: '/docs' })
+  },
+  { name: 'docs' }
+)

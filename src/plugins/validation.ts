@@ -1,0 +1,28 @@
+import { Ajv, type Options } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { FastifyInstance, FastifySchemaCompiler } from 'fastify'
+
+function build(options: Options) {
+  const ajv = new Ajv({
+    // Unknown properties are an error, never silently dropped.
+    removeAdditional: false,
+    useDefaults: true,
+    allErrors: true,
+    strict: false,
+    ...options
+  })
+  addFormats.default(ajv)
+  return ajv
+}
+
+/**
+ * Bodies are validated as sent (a string is not a number), while query strings and path params,
+ * which are text on the wire, are coerced to the declared types.
+ */
+export function installValidators(app: FastifyInstance) {
+  const strict = build({ coerceTypes: false })
+  const coercing = build({ coerceTypes: 'array' })
+  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : coercing).compile(schema as object)
+  app.setValidatorCompiler(compiler)
+}

@@ -1,0 +1,26 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { isMain } from './lib/is-main.js'
+
+export async function startApi(config: Config) {
+  const app = await buildApp(config)
+  await app.listen({ port: config.port, host: config.host })
+  return app
+}
+
+if (isMain(import.meta.url)) {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err)
+    process.exit(1)
+  }
+  const app = await startApi(config)
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+  })
+}
