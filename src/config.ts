@@ -87,3 +87,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     webhookAllowedHosts: env.WEBHOOK_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
   }
 }
+
+/** For process entries: a bad environment ends the process with a message naming the variable. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err)
+    process.exit(1)
+  }
+}

@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { loadConfigOrExit, type Config } from './config.js'
 import { isMain } from './lib/is-main.js'
 
 export async function startApi(config: Config) {
@@ -10,13 +10,7 @@ export async function startApi(config: Config) {
 }
 
 if (isMain(import.meta.url)) {
-  let config: Config
-  try {
-    config = loadConfig()
-  } catch (err) {
-    console.error(err instanceof ConfigError ? err.message : err)
-    process.exit(1)
-  }
+  const config = loadConfigOrExit()
   const app = await startApi(config)
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')

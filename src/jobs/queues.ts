@@ -1,0 +1,23 @@
+import { Queue, type ConnectionOptions } from 'bullmq'
+
+/** Queue names and the payload each one carries. */
+export interface QueuePayloads {
+  maintenance: { task: 'purge_expired' }
+}
+export type QueueName = keyof QueuePayloads
+
+export const QUEUE_NAMES: QueueName[] = ['maintenance']
+
+/** Finished jobs are trimmed; double execution is prevented by Postgres status guards, not by job history. */
+export const JOB_RETENTION = {
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 86_400, count: 5000 }
+} as const
+
+export function createQueue<N extends QueueName>(name: N, connection: ConnectionOptions, prefix: string) {
+  return new Queue<QueuePayloads[N], unknown, string>(name, {
+    connection,
+    prefix,
+    defaultJobOptions: { ...JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 1000 } }
+  })
+}

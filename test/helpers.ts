@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { buildApp } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import type { Role } from '../src/db/schema/index.js'
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, QUEUE_PREFIX: `{test-${randomUUID().slice(0, 8)}}`, ...overrides })
+}
+
+/** Builds the real app (real Postgres and Redis) once for the file and closes it afterwards. */
+export function useApp(overrides: Record<string, string> = {}) {
+  const holder = {} as { app: FastifyInstance; config: Config }
+  beforeAll(async () => {
+    holder.config = testConfig(overrides)
+    holder.app = await buildApp(holder.config, { logger: false })
+    await holder.app.ready()
+  })
+  afterAll(async () => {
+    await holder.app?.close()
+  })
+  return holder
+}
+
+export const uniqueEmail = (label = 'user') => `${label}-${randomUUID()}@example.test`
+export const PASSWORD = 'correct horse battery staple'
+
+export interface Org {
+  organizationId: string
+  ownerId: string
+  email: string
+  token: string
+  refreshToken: string
+}
+
+export async function signup(app: FastifyInstance, organization = 'Acme'): Promise<Org> {
+  const email = uniqueEmail('owner')
+  const res = await app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password: PASSWORD, organization } })
+  expect(res.statusCode, res.body).toBe(201)
+  const body = res.json()
+  return {
+    organizationId: body.organization.id,
+    ownerId: body.user.id,
+    email,
+    token: body.accessToken,
+    refreshToken: body.refreshToken
+  }
+}
+
+export function call(app: FastifyInstance, token: string | undefined, options: InjectOptions): Promise<LightMyRequestResponse> {
+  return app.inject({
+    ...options,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...options.headers }
+  })
+}
+
+/** A user of the organization with `role`, logged in; returns its access token. */
+export async function userWithRole(app: FastifyInstance, org: Org, role: Role): Promise<string> {
+  const email = uniqueEmail(role)
+  const created = await call(app, org.token, { method: 'POST', url: '/v1/users', payload: { email, password: PASSWORD, role } })
+  expect(created.statusCode, created.body).toBe(201)
+  const login = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: PASSWORD } })
+  expect(login.statusCode, login.body).toBe(200)
+  return login.json().accessToken
+}
+
+export async function apiKey(app: FastifyInstance, org: Org, role: Role = 'agent'): Promise<{ id: string; key: string }> {
+  const res = await call(app, org.token, { method: 'POST', url: '/v1/api-keys', payload: { name: `${role} key`, role } })
+  expect(res.statusCode, res.body).toBe(201)
+  return res.json()
+}
+
+export async function createService(app: FastifyInstance, org: Org, name = `svc-${randomUUID().slice(0, 8)}`) {
+  const res = await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name } })
+  expect(res.statusCode, res.body).toBe(201)
+  return res.json() as { id: string; name: string }
+}
+
+export async function auditActions(app: FastifyInstance, org: Org, query = '') {
+  const res = await call(app, org.token, { method: 'GET', url: `/v1/audit?limit=200${query}` })
+  expect(res.statusCode, res.body).toBe(200)
+  return (res.json().items as { action: string; resourceId: string; before: unknown; after: unknown }[])
+}
+
+export function expectProblem(res: LightMyRequestResponse, status: number, code: string) {
+  expect(res.statusCode, res.body).toBe(status)
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+  const body = res.json()
+  expect(body).toMatchObject({ status, code, title: expect.any(String), detail: expect.any(String), type: expect.any(String) })
+  return body as { errors?: { path: string; message: string }[] }
+}
