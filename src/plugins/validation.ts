@@ -17,12 +17,22 @@ function build(options: Options) {
 
 /**
  * Bodies are validated as sent (a string is not a number), while query strings and path params,
- * which are text on the wire, are coerced to the declared types.
+ * which are text on the wire, are coerced to the declared types. A missing body is checked as `{}`, so
+ * it reports the missing fields, and a body whose fields are all optional may be left out.
  */
 export function installValidators(app: FastifyInstance) {
   const strict = build({ coerceTypes: false })
   const coercing = build({ coerceTypes: 'array' })
-  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : coercing).compile(schema as object)
+  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+    if (httpPart !== 'body') return coercing.compile(schema as object)
+    const validate = strict.compile(schema as object)
+    const validateBody = (body: unknown) => {
+      const valid = validate(body ?? {})
+      validateBody.errors = validate.errors
+      return valid
+    }
+    validateBody.errors = validate.errors
+    return validateBody
+  }
   app.setValidatorCompiler(compiler)
 }
