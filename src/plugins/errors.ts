@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { driverError } from '../db/errors.js'
 import { AppError, errors, ProblemSchema, type FieldError } from '../errors.js'
 
 interface AjvIssue {
@@ -25,10 +26,11 @@ function fieldErrors(context: string, issues: AjvIssue[]): FieldError[] {
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'])
 
 /** Errors thrown by a dependency (Postgres, Redis) that say "try again later", not "you did it wrong". */
-function isUnavailable(err: Error & { code?: string }): boolean {
-  if (err.code && UNAVAILABLE_CODES.has(err.code)) return true
+function isUnavailable(err: Error): boolean {
+  const cause = driverError(err)
+  if (cause?.code && UNAVAILABLE_CODES.has(cause.code)) return true
   return /Connection is closed|Stream isn't writeable|Command timed out|timeout exceeded when trying to connect|Connection terminated/i.test(
-    err.message
+    `${err.message} ${cause?.message ?? ''} ${err.cause instanceof Error ? err.cause.message : ''}`
   )
 }
 

@@ -30,6 +30,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       schema: {
         tags,
         operationId: 'signup',
+        security: [],
         summary: 'Create an organization and its owner',
         body: SignupBody,
         response: { 201: SignupReply, ...problemResponses(400, 409, 429) }
@@ -44,6 +45,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       schema: {
         tags,
         operationId: 'login',
+        security: [],
         summary: 'Exchange email and password for a token pair',
         body: LoginBody,
         response: { 200: TokenPair, ...problemResponses(400, 401, 429) }
@@ -58,6 +60,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       schema: {
         tags,
         operationId: 'refreshToken',
+        security: [],
         summary: 'Rotate a refresh token (single use; reuse revokes the session)',
         body: RefreshBody,
         response: { 200: TokenPair, ...problemResponses(400, 401, 429) }
@@ -72,6 +75,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       schema: {
         tags,
         operationId: 'logout',
+        security: [],
         summary: 'Revoke the session of a refresh token',
         body: RefreshBody,
         response: { 204: Type.Null({ description: 'logged out' }), ...problemResponses(400, 429) }

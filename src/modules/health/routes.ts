@@ -20,6 +20,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'live',
+        security: [],
         summary: 'Liveness: 200 while the process runs',
         response: { 200: Type.Object({ status: Type.Literal('ok') }) }
       }
@@ -33,6 +34,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'ready',
+        security: [],
         summary: 'Readiness: real checks of Postgres, state Redis and queue Redis',
         description: '`degraded` (503): a Redis is down, Postgres-backed reads still work. `down` (503): Postgres is down.',
         response: { 200: Readiness, 503: Readiness }
