@@ -1,8 +1,14 @@
-import { loadConfig } from '../src/config.js'
+import { ConfigError, loadDatabaseUrl } from '../src/config.js'
 import { ensureDatabase, runMigrations } from '../src/db/migrate.js'
 
-const config = loadConfig()
-const created = await ensureDatabase(config.databaseUrl)
-await runMigrations(config.databaseUrl)
-const name = new URL(config.databaseUrl).pathname.slice(1)
-console.log(`${created ? 'created database ' + name + ' and applied' : 'applied'} migrations to ${name}`)
+let databaseUrl: string
+try {
+  databaseUrl = loadDatabaseUrl()
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : err)
+  process.exit(1)
+}
+const name = new URL(databaseUrl).pathname.slice(1)
+const created = await ensureDatabase(databaseUrl)
+await runMigrations(databaseUrl)
+console.log(`${created ? `created database ${name}, ` : ''}migrations applied to ${name}`)

@@ -88,6 +88,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
 }
 
+/** Only the database URL: what the migrator needs (it must not require the API's secrets). */
+export function loadDatabaseUrl(source: Record<string, string | undefined> = process.env): string {
+  const schema = Type.Object({ DATABASE_URL: EnvSchema.properties.DATABASE_URL })
+  const env = Value.Default(schema, { ...(source.DATABASE_URL ? { DATABASE_URL: source.DATABASE_URL } : {}) }) as { DATABASE_URL: string }
+  if (!Value.Check(schema, env)) throw new ConfigError('invalid configuration — DATABASE_URL: must be a postgres:// URL')
+  return env.DATABASE_URL
+}
+
 /** For process entries: a bad environment ends the process with a message naming the variable. */
 export function loadConfigOrExit(): Config {
   try {

@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto'
+import { Queue } from 'bullmq'
+import { eq } from 'drizzle-orm'
+import { describe, expect, it } from 'vitest'
+import { idempotencyKeys, sessions } from '../src/db/schema/index.js'
+import { purgeExpired } from '../src/jobs/maintenance.js'
+import { startWorker } from '../src/worker.js'
+import { signup, testConfig, useApp } from './helpers.js'
+
+const ctx = useApp()
+const DAY = 86_400_000
+
+describe('maintenance', () => {
+  it('purges long-dead sessions and expired idempotency keys, keeping live ones', async () => {
+    const org = await signup(ctx.app)
+    const db = ctx.app.db
+    const [live] = await db.select().from(sessions).where(eq(sessions.organizationId, org.organizationId))
+    const dead = await db
+      .insert(sessions)
+      .values({ userId: live!.userId, organizationId: org.organizationId, refreshTokenHash: randomUUID(), expiresAt: new Date(Date.now() - 8 * DAY) })
+      .returning()
+    await db.insert(idempotencyKeys).values([
+      { organizationId: org.organizationId, key: 'old', scope: 'POST /v1/services', requestHash: 'h', expiresAt: new Date(Date.now() - 1000) },
+      { organizationId: org.organizationId, key: 'fresh', scope: 'POST /v1/services', requestHash: 'h', expiresAt: new Date(Date.now() + DAY) }
+    ])
+
+    const purged = await purgeExpired(db)
+    expect(purged.sessions).toBeGreaterThanOrEqual(1)
+    expect(purged.idempotencyKeys).toBeGreaterThanOrEqual(1)
+    const left = await db.select({ id: sessions.id }).from(sessions).where(eq(sessions.organizationId, org.organizationId))
+    expect(left.map((s) => s.id)).toEqual([live!.id])
+    expect(dead[0]!.id).not.toBe(live!.id)
+    const keys = await db.select({ key: idempotencyKeys.key }).from(idempotencyKeys).where(eq(idempotencyKeys.organizationId, org.organizationId))
+    expect(keys.map((k) => k.key)).toEqual(['fresh'])
+  })
+
+  it('the worker process schedules the purge and runs it through BullMQ, then stops cleanly', async () => {
+    const config = testConfig()
+    const stop = await startWorker(config)
+    const queue = new Queue('maintenance', { connection: { host: '127.0.0.1', port: 6379 }, prefix: config.queuePrefix })
+    try {
+      await expect.poll(() => queue.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThanOrEqual(1)
+      expect(await queue.getJobSchedulersCount()).toBe(1)
+    } finally {
+      await stop()
+      await queue.obliterate({ force: true })
+      await queue.close()
+    }
+  })
+})
