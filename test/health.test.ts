@@ -23,7 +23,7 @@ describe('health with every dependency up', () => {
 })
 
 describe('health with the state Redis down', () => {
-  const ctx = useApp({ REDIS_URL: `redis://127.0.0.1:${port}/0`, QUEUE_REDIS_URL: 'redis://127.0.0.1:6379/0' })
+  const ctx = useApp({ REDIS_URL: `redis://127.0.0.1:${port}/0`, QUEUE_REDIS_URL: 'redis://127.0.0.1:6379/1' })
   it('ready is 503 degraded, and Postgres-backed reads keep working', async () => {
     const started = Date.now()
     const ready = await ctx.app.inject({ method: 'GET', url: '/health/ready' })
