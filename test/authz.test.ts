@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Role } from '../src/db/schema/index.js'
-import { apiKey, call, expectProblem, signup, useApp, userWithRole, type Org } from './helpers.js'
+import { apiKey, auditActions, call, expectProblem, signup, useApp, userWithRole, type Org } from './helpers.js'
 
 const ctx = useApp()
 
@@ -112,5 +112,16 @@ describe('authentication and roles', () => {
     expectProblem(await call(ctx.app, key.key, { method: 'GET', url: '/v1/services' }), 401, 'unauthorized')
     // Revoking again is harmless (a retry after a failed cache write).
     expect((await call(ctx.app, org.token, { method: 'DELETE', url: `/v1/api-keys/${key.id}` })).statusCode).toBe(204)
+
+    const audit = await auditActions(ctx.app, org, `&resourceType=api_key&resourceId=${key.id}`)
+    expect(audit.map((e) => e.action)).toEqual(['api_key.revoked', 'api_key.created'])
+    expect(audit[0]).toMatchObject({ before: { revokedAt: null }, after: { revokedAt: expect.any(String) } })
+    expect(JSON.stringify(audit)).not.toContain(key.key)
+  })
+
+  it('user creation is audited without the password hash', async () => {
+    const audit = await auditActions(ctx.app, org, '&resourceType=user')
+    expect(audit.map((e) => e.action)).toEqual(['user.created', 'user.created', 'user.created', 'user.created'])
+    expect(JSON.stringify(audit)).not.toMatch(/scrypt|password/i)
   })
 })
