@@ -13,11 +13,11 @@ describe('services', () => {
     })
     expect(created.statusCode).toBe(201)
     const service = created.json()
-    expect(service.detection).toEqual({ zThreshold: 4, minSamples: 10, quietPeriodSeconds: 600, metrics: { latency_ms: { direction: 'up' } } })
+    expect(service.detection).toEqual({ zThreshold: 4, minSamples: 10, quietPeriodSeconds: 600, openAfterWarnings: 3, warningWindowSeconds: 300, metrics: { latency_ms: { direction: 'up' } } })
 
     const plain = await createService(ctx.app, org, 'search')
     const fetched = await call(ctx.app, org.token, { method: 'GET', url: `/v1/services/${plain.id}` })
-    expect(fetched.json().detection).toEqual({ zThreshold: 3, minSamples: 10, quietPeriodSeconds: 600, metrics: {} })
+    expect(fetched.json().detection).toEqual({ zThreshold: 3, minSamples: 10, quietPeriodSeconds: 600, openAfterWarnings: 3, warningWindowSeconds: 300, metrics: {} })
 
     const patched = await call(ctx.app, org.token, {
       method: 'PATCH',

@@ -1,9 +1,25 @@
 /** Every key the service writes to the state Redis, in one place (see DESIGN.md, key schema). */
 export const keys = {
+  /** `{serviceId}` is a Redis Cluster hash tag: one service's keys share a slot, so one script can touch them all. */
+  baseline: (serviceId: string, metric: string) => `baseline:{${serviceId}}:${metric}`,
+  baselineIndex: (serviceId: string) => `baseline_index:{${serviceId}}`,
+  recentAnomalies: (serviceId: string) => `recent_anomalies:{${serviceId}}`,
+  openIncident: (serviceId: string) => `incidents:{${serviceId}}`,
+  events: (organizationId: string) => `events:${organizationId}`,
+  serviceByName: (organizationId: string, name: string) => `service:${organizationId}:${name}`,
+  ingestQuota: (organizationId: string, minute: number) => `ingest_quota:${organizationId}:${minute}`,
   apiKeyAuth: (sha256: string) => `auth:apikey:${sha256}`,
-  rateLimitPrefix: 'rate_limit:'
+  rateLimitPrefix: 'rate_limit:',
+  /** Pub/sub channel: tells every process to drop an in-process cache entry. */
+  invalidationChannel: 'autopilot:invalidate'
 } as const
 
 export const TTL = {
-  apiKeyAuthSeconds: 300
+  apiKeyAuthSeconds: 300,
+  baselineMs: 24 * 3_600_000,
+  anomalyWindowMs: 3_600_000,
+  openIncidentSeconds: 24 * 3600,
+  eventsMs: 3_600_000,
+  serviceByNameSeconds: 300,
+  ingestQuotaSeconds: 120
 } as const

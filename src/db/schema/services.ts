@@ -11,6 +11,8 @@ export interface DetectionConfig {
   zThreshold: number
   minSamples: number
   quietPeriodSeconds: number
+  openAfterWarnings: number
+  warningWindowSeconds: number
   metrics: Record<string, MetricDetection>
 }
 

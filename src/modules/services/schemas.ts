@@ -4,7 +4,14 @@ import { Nullable, Timestamp, Uuid } from '../../lib/schemas.js'
 export const SERVICE_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$'
 export const METRIC_NAME_PATTERN = '^[A-Za-z_:][A-Za-z0-9_:.-]{0,127}$'
 
-export const DETECTION_DEFAULTS = { zThreshold: 3, minSamples: 10, quietPeriodSeconds: 600 }
+export const DETECTION_DEFAULTS = {
+  zThreshold: 3,
+  minSamples: 10,
+  quietPeriodSeconds: 600,
+  /** An incident opens on one critical anomaly, or on this many warnings within `warningWindowSeconds`. */
+  openAfterWarnings: 3,
+  warningWindowSeconds: 300
+}
 
 const MetricDetection = Type.Object(
   {
@@ -19,7 +26,9 @@ const detectionFields = (withDefaults: boolean) => {
   return {
     zThreshold: Type.Number(d(DETECTION_DEFAULTS.zThreshold, { minimum: 0.5, maximum: 100 })),
     minSamples: Type.Integer(d(DETECTION_DEFAULTS.minSamples, { minimum: 2, maximum: 100_000 })),
-    quietPeriodSeconds: Type.Integer(d(DETECTION_DEFAULTS.quietPeriodSeconds, { minimum: 10, maximum: 604_800 })),
+    quietPeriodSeconds: Type.Integer(d(DETECTION_DEFAULTS.quietPeriodSeconds, { minimum: 1, maximum: 604_800 })),
+    openAfterWarnings: Type.Integer(d(DETECTION_DEFAULTS.openAfterWarnings, { minimum: 1, maximum: 1000 })),
+    warningWindowSeconds: Type.Integer(d(DETECTION_DEFAULTS.warningWindowSeconds, { minimum: 10, maximum: 3600 })),
     metrics: Type.Record(Type.String({ pattern: METRIC_NAME_PATTERN }), MetricDetection, {
       additionalProperties: false,
       maxProperties: 200,
@@ -65,6 +74,8 @@ export const ServiceSchema = Type.Object({
     zThreshold: Type.Number(),
     minSamples: Type.Integer(),
     quietPeriodSeconds: Type.Integer(),
+    openAfterWarnings: Type.Integer(),
+    warningWindowSeconds: Type.Integer(),
     metrics: Type.Record(
       Type.String(),
       Type.Object({ direction: Type.String(), zThreshold: Type.Optional(Type.Number()) })

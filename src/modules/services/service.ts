@@ -8,12 +8,19 @@ import { findSubscription, lockOrganization } from '../subscription/repository.j
 import { DETECTION_DEFAULTS } from './schemas.js'
 import { countServices, findService, insertService, updateService, type ServiceRow } from './repository.js'
 
+/** Stored configs predate newer settings: defaults fill what a row does not have. */
+export const detectionOf = (row: Pick<ServiceRow, 'detection'>): DetectionConfig => ({
+  ...DETECTION_DEFAULTS,
+  ...row.detection,
+  metrics: row.detection.metrics ?? {}
+})
+
 export const presentService = (row: ServiceRow) => ({
   id: row.id,
   name: row.name,
   description: row.description,
   environment: row.environment,
-  detection: row.detection,
+  detection: detectionOf(row),
   createdAt: row.createdAt.toISOString(),
   updatedAt: row.updatedAt.toISOString()
 })
@@ -61,7 +68,7 @@ export function createServicesService(deps: { db: Database }) {
         ...(input.name !== undefined && { name: input.name }),
         ...(input.description !== undefined && { description: input.description }),
         ...(input.environment !== undefined && { environment: input.environment }),
-        ...(input.detection !== undefined && { detection: { ...before.detection, ...input.detection } })
+        ...(input.detection !== undefined && { detection: { ...detectionOf(before), ...input.detection } })
       })
       await recordAudit(tx, ctx, {
         action: 'service.updated',
