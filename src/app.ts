@@ -3,10 +3,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
+import { alertRoutes } from './modules/alerts/routes.js'
 import { apiKeyRoutes } from './modules/api-keys/routes.js'
 import { auditRoutes } from './modules/audit/routes.js'
 import { authRoutes, meRoutes } from './modules/auth/routes.js'
+import { eventRoutes } from './modules/events/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
+import { ingestRoutes } from './modules/ingest/routes.js'
 import { incidentRoutes } from './modules/incidents/routes.js'
 import { serviceRoutes } from './modules/services/routes.js'
 import { createPlanCache, type PlanCache } from './modules/subscription/plan-cache.js'
@@ -15,6 +18,7 @@ import { suppressionRoutes } from './modules/suppression/routes.js'
 import { userRoutes } from './modules/users/routes.js'
 import authPlugin, { authorize, requireDeclaredRole } from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
+import detectionPlugin from './plugins/detection.js'
 import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
 import { registerCredentialRateLimit, registerIpRateLimit } from './plugins/rate-limit.js'
@@ -44,6 +48,7 @@ export const autopilot = fp<{ config: Config }>(
     })
     app.decorate('plans', createPlanCache(app.db))
     await app.register(authPlugin, { ...config.jwt })
+    await app.register(detectionPlugin)
     await app.register(docsPlugin)
 
     app.addHook('onSend', async (request, reply) => {
@@ -70,7 +75,20 @@ export const autopilot = fp<{ config: Config }>(
         api.addHook('onRequest', api.authenticate)
         await registerCredentialRateLimit(api)
         api.addHook('preValidation', authorize)
-        for (const routes of [meRoutes, userRoutes, apiKeyRoutes, subscriptionRoutes, serviceRoutes, incidentRoutes, suppressionRoutes, auditRoutes]) {
+        const features = [
+          meRoutes,
+          userRoutes,
+          apiKeyRoutes,
+          subscriptionRoutes,
+          serviceRoutes,
+          ingestRoutes,
+          alertRoutes,
+          incidentRoutes,
+          suppressionRoutes,
+          eventRoutes,
+          auditRoutes
+        ]
+        for (const routes of features) {
           await api.register(routes)
         }
       },

@@ -22,6 +22,8 @@ const EnvSchema = Type.Object({
   REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
   /** Requests per minute per client IP on the unauthenticated auth routes (signup, login, refresh). */
   AUTH_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
+  /** How often the worker looks for incidents whose quiet period has passed. */
+  AUTO_RESOLVE_SWEEP_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   /** Upper bound for any single Redis command; a hung Redis must not hang a request. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 })
 })
@@ -38,6 +40,7 @@ export interface Config {
   refreshTokenTtlSeconds: number
   authRateLimitPerMinute: number
   redisCommandTimeoutMs: number
+  autoResolveSweepMs: number
   port: number
   host: string
   logLevel: Env['LOG_LEVEL']
@@ -81,6 +84,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    autoResolveSweepMs: env.AUTO_RESOLVE_SWEEP_MS,
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,

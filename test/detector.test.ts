@@ -132,7 +132,7 @@ describe('detector (Lua scoring script, real Redis)', () => {
       ['warning', true],
       ['critical', false]
     ])
-    const window = await redis.zrange(`recent_anomalies:{${s.serviceId}}`, 0, -1)
+    const window = (await redis.zrange(`recent_anomalies:{${s.serviceId}}`, 0, "-1")) as string[]
     expect(window.map((m) => m.slice(0, 2))).toEqual(['s|', 'u|'])
     expect(await redis.pttl(`recent_anomalies:{${s.serviceId}}`)).toBeGreaterThan(0)
   })

@@ -37,14 +37,19 @@ describe('maintenance', () => {
   it('the worker process schedules the purge and runs it through BullMQ, then stops cleanly', async () => {
     const config = testConfig()
     const stop = await startWorker(config)
-    const queue = new Queue('maintenance', { connection: { host: '127.0.0.1', port: 6379, db: 1 }, prefix: config.queuePrefix })
+    const connection = { host: '127.0.0.1', port: 6379, db: 1 }
+    const queues = ['maintenance', 'timers'].map((name) => new Queue(name, { connection, prefix: config.queuePrefix }))
     try {
-      await expect.poll(() => queue.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThanOrEqual(1)
-      expect(await queue.getJobSchedulersCount()).toBe(1)
+      for (const queue of queues) {
+        await expect.poll(() => queue.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThanOrEqual(1)
+        expect(await queue.getJobSchedulersCount()).toBe(1)
+      }
     } finally {
       await stop()
-      await queue.obliterate({ force: true })
-      await queue.close()
+      for (const queue of queues) {
+        await queue.obliterate({ force: true })
+        await queue.close()
+      }
     }
   })
 })

@@ -3,10 +3,11 @@ import { Queue, type ConnectionOptions } from 'bullmq'
 /** Queue names and the payload each one carries. */
 export interface QueuePayloads {
   maintenance: { task: 'purge_expired' }
+  timers: { task: 'auto_resolve' }
 }
 export type QueueName = keyof QueuePayloads
 
-export const QUEUE_NAMES: QueueName[] = ['maintenance']
+export const QUEUE_NAMES: QueueName[] = ['maintenance', 'timers']
 
 /** Finished jobs are trimmed; double execution is prevented by Postgres status guards, not by job history. */
 export const JOB_RETENTION = {

@@ -55,6 +55,7 @@ export default fp(
     const resolveApiKey = createApiKeyResolver({
       db: app.db,
       redis: app.redis,
+      invalidation: app.invalidation,
       onCacheError: (err) => app.log.warn({ err }, 'api key cache unavailable, using Postgres')
     })
 

@@ -7,9 +7,11 @@ export const API_TAGS = [
   { name: 'users', description: 'Users of the organization' },
   { name: 'api-keys', description: 'Credentials for monitoring agents' },
   { name: 'subscription', description: 'Plan and limits' },
-  { name: 'services', description: 'Monitored services and their detection settings' },
+  { name: 'services', description: 'Monitored services, their detection settings, baselines and anomalies' },
+  { name: 'ingestion', description: 'Metric samples and external alerts from monitoring agents' },
   { name: 'incidents', description: 'Incident lifecycle' },
   { name: 'suppression', description: 'Suppression rules' },
+  { name: 'events', description: 'Server-sent event stream' },
   { name: 'audit', description: 'Audit trail' },
   { name: 'health', description: 'Liveness and readiness' }
 ]

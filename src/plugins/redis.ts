@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
+import { createInvalidationBus, type InvalidationBus } from '../lib/invalidation.js'
 import { connectLeniently, createRedis } from '../redis/client.js'
+import { defineScripts } from '../redis/scripts.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,26 +10,35 @@ declare module 'fastify' {
     redis: Redis
     /** Queue role: BullMQ and the audit dead-letter stream (noeviction + AOF in production). */
     queueRedis: Redis
+    /** Drops in-process cache entries in every process (Redis pub/sub). */
+    invalidation: InvalidationBus
   }
 }
 
 export default fp(
   async (app, opts: { redisUrl: string; queueRedisUrl: string; commandTimeoutMs: number }) => {
-    const state = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs)
+    const state = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs, { enableAutoPipelining: true })
     const queue = createRedis(opts.queueRedisUrl, 'queue', opts.commandTimeoutMs)
     let lastLogged = 0
-    const report = (role: string) => (err: Error) => {
+    const report = (role: string) => (err: unknown) => {
       // A down Redis reports on every reconnect attempt; one line every 10s is enough.
       if (Date.now() - lastLogged > 10_000) {
         lastLogged = Date.now()
-        app.log.warn({ err: err.message, role }, 'redis connection problem')
+        app.log.warn({ err: err instanceof Error ? err.message : String(err), role }, 'redis connection problem')
       }
     }
+    // Subscriber mode needs a connection of its own, which may queue its SUBSCRIBE until connected.
+    const subscriber = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs, { lazyConnect: false, enableOfflineQueue: true })
+    subscriber.on('error', report('subscriber'))
     await Promise.all([connectLeniently(state, report('state')), connectLeniently(queue, report('queue'))])
+    defineScripts(state)
     app.decorate('redis', state)
     app.decorate('queueRedis', queue)
+    app.decorate('invalidation', createInvalidationBus(state, subscriber, report('subscriber')))
     app.addHook('onClose', async () => {
-      await Promise.all([state.quit().catch(() => state.disconnect()), queue.quit().catch(() => queue.disconnect())])
+      await Promise.all(
+        [state, queue, subscriber].map((client) => client.quit().catch(() => client.disconnect()))
+      )
     })
   },
   { name: 'redis' }

@@ -11,7 +11,7 @@ import { IncidentDetailSchema, IncidentSchema, ListIncidentsQuery, ResolveBody }
 import { createIncidentsService } from './service.js'
 
 export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const incidents = createIncidentsService({ db: app.db })
+  const incidents = createIncidentsService({ db: app.db, correlator: app.correlator, publish: app.publishEvents })
   const tags = ['incidents']
 
   app.get(

@@ -3,9 +3,15 @@ import type { IncidentStatus } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
 import { actorRef, type ChangeContext } from '../../lib/context.js'
 import { recordAudit } from '../audit/repository.js'
+import type { PublishEvents } from '../events/publisher.js'
+import type { Correlator } from './correlation.js'
 import { findIncident, presentIncident, transitionIncident } from './repository.js'
 
-export function createIncidentsService(deps: { db: Database }) {
+export function createIncidentsService(deps: {
+  db: Database
+  correlator: Pick<Correlator, 'forgetOpenIncident'>
+  publish: PublishEvents
+}) {
   /** Applies a status change guarded by the allowed source statuses, auditing before and after. */
   async function transition(
     ctx: ChangeContext,
@@ -14,7 +20,7 @@ export function createIncidentsService(deps: { db: Database }) {
     from: IncidentStatus[],
     set: Parameters<typeof transitionIncident>[3]
   ) {
-    return deps.db.transaction(async (tx) => {
+    const incident = await deps.db.transaction(async (tx) => {
       const before = await findIncident(tx, ctx.organizationId, id)
       if (!before) throw errors.notFound('incident')
       const updated = await transitionIncident(tx, id, from, set)
@@ -31,6 +37,10 @@ export function createIncidentsService(deps: { db: Database }) {
       })
       return after
     })
+    if (incident.status === 'resolved') await deps.correlator.forgetOpenIncident(incident.serviceId)
+    const type = incident.status === 'resolved' ? 'incident.resolved' : 'incident.updated'
+    await deps.publish(ctx.organizationId, [{ type, data: presentIncident(incident) }])
+    return incident
   }
 
   const acknowledge = (ctx: ChangeContext, id: string) =>

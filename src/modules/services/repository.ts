@@ -55,3 +55,7 @@ export async function updateService(exec: Executor, id: string, values: Partial<
     throw duplicateName(err)
   }
 }
+
+export function listServiceNames(exec: Executor, organizationId: string, limit: number) {
+  return exec.select({ id: services.id, name: services.name }).from(services).where(live(organizationId)).orderBy(services.name).limit(limit)
+}

@@ -1,4 +1,5 @@
 import Type from 'typebox'
+import { SEVERITIES } from '../../db/schema/index.js'
 import { Nullable, Timestamp, Uuid } from '../../lib/schemas.js'
 
 export const SERVICE_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$'
@@ -84,3 +85,14 @@ export const ServiceSchema = Type.Object({
   createdAt: Timestamp,
   updatedAt: Timestamp
 })
+
+/** An anomaly as kept in the service's recent window. */
+export const WindowAnomalyFields = {
+  metric: Type.String(),
+  value: Type.Number(),
+  expected: Type.Number(),
+  zScore: Type.Number(),
+  severity: Type.Enum(SEVERITIES),
+  at: Timestamp,
+  suppressed: Type.Boolean()
+}

@@ -77,16 +77,17 @@ export function createServicesService(deps: { db: Database }) {
         before: presentService(before),
         after: presentService(after)
       })
-      return after
+      return { before, after }
     })
   }
 
   async function remove(ctx: ChangeContext, id: string) {
-    await deps.db.transaction(async (tx) => {
+    return deps.db.transaction(async (tx) => {
       const before = await findService(tx, ctx.organizationId, id)
       if (!before) throw errors.notFound('service')
       await updateService(tx, id, { deletedAt: new Date() })
       await recordAudit(tx, ctx, { action: 'service.deleted', resourceType: 'service', resourceId: id, before: presentService(before) })
+      return before
     })
   }
 

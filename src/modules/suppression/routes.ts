@@ -1,5 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
+import { TTL } from '../../redis/keys.js'
+import { recentAnomalies } from '../detection/window.js'
+import { listServiceNames } from '../services/repository.js'
+import { WindowAnomalyFields } from '../services/schemas.js'
+import { globMatches, suppresses, type RuleWindow } from './matcher.js'
 import { errors, problemResponses } from '../../errors.js'
 import { actorRef, changeContext } from '../../lib/context.js'
 import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
@@ -17,6 +22,39 @@ function isTimeZone(name: string) {
   }
 }
 
+type RuleBody = Static<typeof SuppressionRuleBody>
+
+/** Checks what the schema cannot, and returns the rule's window as the matcher sees it. */
+function ruleWindow(body: RuleBody): RuleWindow {
+  const startsAt = toDate(body.startsAt)
+  const endsAt = toDate(body.endsAt)
+  if (!(endsAt > startsAt)) {
+    throw errors.validation('the window is empty', [{ path: '/body/endsAt', message: 'must be after startsAt' }])
+  }
+  if (body.schedule && !isTimeZone(body.schedule.timezone)) {
+    throw errors.validation('unknown time zone', [{ path: '/body/schedule/timezone', message: 'is not an IANA time zone' }])
+  }
+  if (body.schedule && body.schedule.start === body.schedule.end) {
+    throw errors.validation('the daily window is empty', [{ path: '/body/schedule/end', message: 'must differ from start' }])
+  }
+  return {
+    servicePattern: body.service ?? '*',
+    metricPattern: body.metric ?? '*',
+    maxSeverity: body.maxSeverity ?? null,
+    startsAt,
+    endsAt,
+    schedule: body.schedule ?? null
+  }
+}
+
+const PREVIEW_EXAMPLES = 20
+const PREVIEW_MAX_SERVICES = 500
+const PreviewReply = Type.Object({
+  matches: Type.Integer({ description: 'anomalies of the last hour the rule would have suppressed' }),
+  examined: Type.Integer({ description: 'anomalies of the last hour on the services the rule names' }),
+  examples: Type.Array(Type.Object({ service: Type.String(), ...WindowAnomalyFields }))
+})
+
 export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const tags = ['suppression']
 
@@ -33,29 +71,13 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const body = request.body
-      const startsAt = toDate(body.startsAt)
-      const endsAt = toDate(body.endsAt)
-      if (!(endsAt > startsAt)) {
-        throw errors.validation('the window is empty', [{ path: '/body/endsAt', message: 'must be after startsAt' }])
-      }
-      if (body.schedule && !isTimeZone(body.schedule.timezone)) {
-        throw errors.validation('unknown time zone', [{ path: '/body/schedule/timezone', message: 'is not an IANA time zone' }])
-      }
-      if (body.schedule && body.schedule.start === body.schedule.end) {
-        throw errors.validation('the daily window is empty', [{ path: '/body/schedule/end', message: 'must differ from start' }])
-      }
+      const window = ruleWindow(request.body)
       const ctx = changeContext(request)
       const row = await app.db.transaction(async (tx) => {
         const created = await insertRule(tx, {
           organizationId: ctx.organizationId,
-          servicePattern: body.service ?? '*',
-          metricPattern: body.metric ?? '*',
-          maxSeverity: body.maxSeverity ?? null,
-          startsAt,
-          endsAt,
-          schedule: body.schedule ?? null,
-          reason: body.reason,
+          ...window,
+          reason: request.body.reason,
           createdBy: actorRef(ctx.actor)
         })
         await recordAudit(tx, ctx, {
@@ -66,7 +88,41 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         })
         return created
       })
+      await app.ruleCache.changed(ctx.organizationId)
       return reply.code(201).send(presentRule(row))
+    }
+  )
+
+  app.post(
+    '/suppression-rules/preview',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        tags,
+        operationId: 'previewSuppressionRule',
+        summary: "What a rule would have suppressed among the last hour's anomalies (nothing is saved)",
+        body: SuppressionRuleBody,
+        response: { 200: PreviewReply, ...problemResponses(400, 401, 403, 429, 503) }
+      }
+    },
+    async (request) => {
+      const rule = ruleWindow(request.body)
+      const candidates = (await listServiceNames(app.db, request.principal.organizationId, PREVIEW_MAX_SERVICES)).filter((s) =>
+        globMatches(rule.servicePattern, s.name)
+      )
+      const since = Date.now() - TTL.anomalyWindowMs
+      let matches = 0
+      let examined = 0
+      const examples = []
+      for (const service of candidates) {
+        for (const anomaly of await recentAnomalies(app.redis, service.id, since)) {
+          examined++
+          if (!suppresses(rule, { service: service.name, metric: anomaly.metric, severity: anomaly.severity, at: Date.parse(anomaly.at) })) continue
+          matches++
+          if (examples.length < PREVIEW_EXAMPLES) examples.push({ service: service.name, ...anomaly })
+        }
+      }
+      return { matches, examined, examples }
     }
   )
 
@@ -122,6 +178,7 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           after: presentRule(after)
         })
       })
+      await app.ruleCache.changed(ctx.organizationId)
       return reply.code(204).send(null)
     }
   )

@@ -1,0 +1,90 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { problemResponses } from '../../errors.js'
+import { keys } from '../../redis/keys.js'
+import { EVENT_TYPES } from './publisher.js'
+
+const HEARTBEAT_MS = 15_000
+const BLOCK_MS = 5_000
+const STREAM_ID = /^\d+-\d+$/
+
+/** `text/event-stream` of the organization's events, resumable with Last-Event-ID within the retention. */
+export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Open streams never go idle, so shutdown ends them explicitly (clients reconnect elsewhere and resume).
+  const streams = new Set<() => void>()
+  app.addHook('preClose', async () => {
+    for (const end of streams) end()
+  })
+
+  app.get(
+    '/events',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags: ['events'],
+        operationId: 'streamEvents',
+        summary: 'Server-sent events: anomalies, incidents and actions of the organization',
+        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention).`,
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: STREAM_ID.source })) }),
+        response: {
+          200: { description: 'an endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } },
+          ...problemResponses(400, 401, 429, 503)
+        }
+      }
+    },
+    async (request, reply) => {
+      const key = keys.events(request.principal.organizationId)
+      // Resume after the client's last id, or start from now (the newest id at connect time).
+      let lastId = request.headers['last-event-id'] ?? (await app.redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'
+      // Each stream blocks on Redis, so it gets a connection of its own.
+      const reader = app.redis.duplicate({ commandTimeout: BLOCK_MS + 2000, enableOfflineQueue: true, lazyConnect: false })
+      reader.on('error', () => {})
+      let open = true
+      const close = () => {
+        open = false
+        streams.delete(close)
+        reader.disconnect()
+      }
+      streams.add(close)
+      request.raw.on('close', close)
+
+      reply.hijack()
+      const out = reply.raw
+      out.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id
+      })
+      out.write(`retry: 2000\n: connected\n\n`)
+      let lastWrite = Date.now()
+
+      while (open) {
+        try {
+          const batch = await reader.xread('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', key, lastId)
+          for (const [, entries] of batch ?? []) {
+            for (const [id, fields] of entries) {
+              const type = fields[fields.indexOf('type') + 1]
+              const data = fields[fields.indexOf('data') + 1]
+              out.write(`id: ${id}\nevent: ${type}\ndata: ${data}\n\n`)
+              lastId = id
+              lastWrite = Date.now()
+            }
+          }
+          if (Date.now() - lastWrite >= HEARTBEAT_MS) {
+            out.write(': keep-alive\n\n')
+            lastWrite = Date.now()
+          }
+        } catch (err) {
+          if (!open) break
+          // Redis unavailable: tell the client to reconnect later (it resumes with Last-Event-ID).
+          request.log.warn({ err }, 'event stream interrupted')
+          break
+        }
+      }
+      close()
+      out.end()
+    }
+  )
+}

@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { problemResponses } from '../../errors.js'
+import { changeContext } from '../../lib/context.js'
+import { MetricsBody, MetricsReply } from './schemas.js'
+import { createIngestService } from './service.js'
+
+export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const ingest = createIngestService({
+    redis: app.redis,
+    resolver: app.serviceResolver,
+    rules: app.ruleCache,
+    correlator: app.correlator,
+    publish: app.publishEvents
+  })
+
+  app.post(
+    '/metrics',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags: ['ingestion'],
+        operationId: 'ingestMetrics',
+        summary: 'Ingest 1..1000 metric samples; bad samples are rejected one by one, the rest are scored',
+        description:
+          'Per-sample rejection codes: non_finite_value, invalid_service_name, invalid_metric_name, invalid_timestamp, timestamp_in_future, plan_limit (unknown service beyond the plan). 429 when the organization exceeds its samples per minute.',
+        body: MetricsBody,
+        response: { 202: MetricsReply, ...problemResponses(400, 401, 403, 429, 503) }
+      }
+    },
+    async (request, reply) => {
+      const plan = await app.plans.planOf(request.principal.organizationId)
+      const result = await ingest.ingest(changeContext(request), plan, request.body.samples)
+      return reply.code(202).send(result)
+    }
+  )
+}

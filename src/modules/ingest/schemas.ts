@@ -1,0 +1,52 @@
+import Type from 'typebox'
+import { SEVERITIES } from '../../db/schema/index.js'
+import { TimeInput, Uuid } from '../../lib/schemas.js'
+
+export const MAX_SAMPLES = 1000
+
+export const Sample = Type.Object(
+  {
+    service: Type.String({ minLength: 1, maxLength: 256, description: 'service name; unknown names are registered within the plan' }),
+    metric: Type.String({ minLength: 1, maxLength: 256 }),
+    value: Type.Number({ description: 'a finite number' }),
+    timestamp: Type.Optional(TimeInput)
+  },
+  { additionalProperties: false }
+)
+
+export const MetricsBody = Type.Object(
+  { samples: Type.Array(Sample, { minItems: 1, maxItems: MAX_SAMPLES }) },
+  { additionalProperties: false }
+)
+
+export const REJECTION_CODES = [
+  'non_finite_value',
+  'invalid_service_name',
+  'invalid_metric_name',
+  'invalid_timestamp',
+  'timestamp_in_future',
+  'plan_limit'
+] as const
+export type RejectionCode = (typeof REJECTION_CODES)[number]
+
+export const AnomalySchema = Type.Object({
+  service: Type.String(),
+  metric: Type.String(),
+  value: Type.Number(),
+  expected: Type.Number(),
+  zScore: Type.Number(),
+  severity: Type.Enum(SEVERITIES),
+  suppressed: Type.Boolean(),
+  at: Type.String({ format: 'date-time' })
+})
+
+export const MetricsReply = Type.Object({
+  accepted: Type.Integer({ description: 'samples taken (stale ones included: kept for the record, not learned)' }),
+  rejected: Type.Array(Type.Object({ index: Type.Integer(), code: Type.Enum(REJECTION_CODES), detail: Type.String() })),
+  anomalies: Type.Array(AnomalySchema),
+  incidents: Type.Array(
+    Type.Object({ id: Uuid, service: Type.String(), status: Type.String(), severity: Type.Enum(SEVERITIES), created: Type.Boolean() })
+  ),
+  learning: Type.Integer({ description: 'samples that fed a baseline still below minSamples' }),
+  stale: Type.Integer({ description: 'samples older than their series, not learned' })
+})

@@ -1,0 +1,167 @@
+import type { Redis } from 'ioredis'
+import type { Plan } from '../../db/schema/index.js'
+import { errors } from '../../errors.js'
+import type { ChangeContext } from '../../lib/context.js'
+import { keys, TTL } from '../../redis/keys.js'
+import { scoreServiceBatch, type SampleInput } from '../detection/detector.js'
+import type { AppEvent, PublishEvents } from '../events/publisher.js'
+import type { Correlator, DetectedAnomaly } from '../incidents/correlation.js'
+import { METRIC_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../services/schemas.js'
+import type { ResolvedService, ServiceResolver } from '../services/resolver.js'
+import { PLAN_LIMITS } from '../subscription/plans.js'
+import { suppressedUpTo } from '../suppression/matcher.js'
+import type { RuleCache } from '../suppression/rule-cache.js'
+import type { RejectionCode } from './schemas.js'
+
+export interface RawSample {
+  service: string
+  metric: string
+  value: number
+  timestamp?: string | number
+}
+
+const SERVICE_NAME = new RegExp(SERVICE_NAME_PATTERN)
+const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
+const MAX_FUTURE_MS = 5 * 60_000
+/** At most this many anomaly.detected events per request; the reply and the window keep them all. */
+const MAX_ANOMALY_EVENTS = 100
+
+interface ReportedAnomaly extends Omit<DetectedAnomaly, 'at'> {
+  service: string
+  suppressed: boolean
+  at: string
+}
+
+interface Rejection {
+  index: number
+  code: RejectionCode
+  detail: string
+}
+
+interface Accepted {
+  index: number
+  service: string
+  metric: string
+  value: number
+  time?: number
+}
+
+/** Per-sample checks that the JSON schema cannot express; a bad sample is rejected, the rest go on. */
+function triage(samples: RawSample[], now: number) {
+  const rejected: Rejection[] = []
+  const accepted: Accepted[] = []
+  samples.forEach((sample, index) => {
+    const reject = (code: RejectionCode, detail: string) => rejected.push({ index, code, detail })
+    if (!Number.isFinite(sample.value)) return reject('non_finite_value', 'value must be a finite number')
+    if (!SERVICE_NAME.test(sample.service)) return reject('invalid_service_name', `service must match ${SERVICE_NAME_PATTERN}`)
+    if (!METRIC_NAME.test(sample.metric)) return reject('invalid_metric_name', `metric must match ${METRIC_NAME_PATTERN}`)
+    let time: number | undefined
+    if (sample.timestamp !== undefined) {
+      time = typeof sample.timestamp === 'number' ? sample.timestamp : Date.parse(sample.timestamp)
+      if (!Number.isFinite(time)) return reject('invalid_timestamp', 'timestamp is not a valid time')
+      if (time > now + MAX_FUTURE_MS) return reject('timestamp_in_future', 'timestamp is more than 5 minutes in the future')
+    }
+    accepted.push({ index, service: sample.service, metric: sample.metric, value: sample.value, time })
+  })
+  return { rejected, accepted }
+}
+
+export function createIngestService(deps: {
+  redis: Redis
+  resolver: ServiceResolver
+  rules: RuleCache
+  correlator: Correlator
+  publish: PublishEvents
+}) {
+  /** Counts samples against the organization's per-minute allowance; over it, nothing is taken. */
+  async function takeQuota(organizationId: string, plan: Plan, count: number, now: number) {
+    const minute = Math.floor(now / 60_000)
+    const key = keys.ingestQuota(organizationId, minute)
+    const [[, used]] = (await deps.redis.multi().incrby(key, count).expire(key, TTL.ingestQuotaSeconds).exec()) as [[unknown, number]]
+    if (used > PLAN_LIMITS[plan].ingestPerMinute) {
+      await deps.redis.decrby(key, count).catch(() => {})
+      throw errors.rateLimited(Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000)))
+    }
+  }
+
+  async function ingest(ctx: ChangeContext, plan: Plan, samples: RawSample[]) {
+    const now = Date.now()
+    const { rejected, accepted } = triage(samples, now)
+    if (accepted.length > 0) await takeQuota(ctx.organizationId, plan, accepted.length, now)
+
+    const resolutions = await deps.resolver.resolve(ctx, [...new Set(accepted.map((s) => s.service))])
+    const groups = new Map<string, { service: ResolvedService; samples: Accepted[] }>()
+    for (const sample of accepted) {
+      const resolution = resolutions.get(sample.service)!
+      if ('rejected' in resolution) {
+        rejected.push({ index: sample.index, code: resolution.rejected, detail: resolution.detail })
+        continue
+      }
+      const group = groups.get(resolution.id) ?? { service: resolution, samples: [] }
+      group.samples.push(sample)
+      groups.set(resolution.id, group)
+    }
+
+    const rules = groups.size > 0 ? await deps.rules.rulesOf(ctx.organizationId) : []
+    const scored = await Promise.all(
+      [...groups.values()].map(async ({ service, samples: group }) => {
+        const inputs: SampleInput[] = group.map((s) => ({
+          metric: s.metric,
+          value: s.value,
+          time: s.time,
+          suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, s.metric, s.time ?? now) : null
+        }))
+        return { service, samples: group, batch: await scoreServiceBatch(deps.redis, service.id, service.detection, inputs) }
+      })
+    )
+
+    let learning = 0
+    let stale = 0
+    const anomalies: ReportedAnomaly[] = []
+    const correlations = []
+    for (const { service, samples: group, batch } of scored) {
+      const live: DetectedAnomaly[] = []
+      batch.results.forEach((result, i) => {
+        if (result.state === 'learning') learning++
+        if (result.state === 'stale') stale++
+        if (!result.severity) return
+        const anomaly = {
+          metric: group[i]!.metric,
+          value: group[i]!.value,
+          expected: result.expected!,
+          zScore: result.zScore!,
+          severity: result.severity,
+          at: result.time
+        }
+        anomalies.push({ ...anomaly, service: service.name, suppressed: result.suppressed, at: new Date(anomaly.at).toISOString() })
+        if (!result.suppressed) live.push(anomaly)
+      })
+      const triggered =
+        live.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
+      correlations.push(deps.correlator.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
+    }
+    const settled = (await Promise.all(correlations)).filter((c) => c !== null)
+
+    const events: AppEvent[] = anomalies.slice(0, MAX_ANOMALY_EVENTS).map((data) => ({ type: 'anomaly.detected', data }))
+    for (const correlation of settled) events.push(...correlation.events)
+    await deps.publish(ctx.organizationId, events)
+
+    rejected.sort((a, b) => a.index - b.index)
+    return {
+      accepted: samples.length - rejected.length,
+      rejected,
+      anomalies,
+      incidents: settled.map(({ incident, created }) => ({
+        id: incident.id,
+        service: incident.service,
+        status: incident.status,
+        severity: incident.severity,
+        created
+      })),
+      learning,
+      stale
+    }
+  }
+
+  return { ingest }
+}

@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import { createEventPublisher, type PublishEvents } from '../modules/events/publisher.js'
+import { createCorrelator, type Correlator } from '../modules/incidents/correlation.js'
+import { createServiceResolver, type ServiceResolver } from '../modules/services/resolver.js'
+import { createServicesService } from '../modules/services/service.js'
+import { createRuleCache, type RuleCache } from '../modules/suppression/rule-cache.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    serviceResolver: ServiceResolver
+    ruleCache: RuleCache
+    correlator: Correlator
+    publishEvents: PublishEvents
+  }
+}
+
+/** The shared pieces of the detection path: name resolution, rule and incident caches, the event bus. */
+export default fp(
+  async (app) => {
+    const onCacheError = (err: unknown) => app.log.warn({ err }, 'redis cache unavailable')
+    app.decorate(
+      'serviceResolver',
+      createServiceResolver({
+        db: app.db,
+        redis: app.redis,
+        invalidation: app.invalidation,
+        services: createServicesService({ db: app.db }),
+        onCacheError
+      })
+    )
+    app.decorate('ruleCache', createRuleCache(app.db, app.invalidation))
+    app.decorate('correlator', createCorrelator({ db: app.db, redis: app.redis, onCacheError }))
+    app.decorate('publishEvents', createEventPublisher(app.redis, (err) => app.log.warn({ err }, 'event not published')))
+  },
+  { name: 'detection', dependencies: ['db', 'redis'] }
+)
