@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { SEVERITIES } from '../../db/schema/index.js'
-import { TimeInput, Uuid } from '../../lib/schemas.js'
+import { Uuid } from '../../lib/schemas.js'
 
 export const MAX_SAMPLES = 1000
 
@@ -9,7 +9,10 @@ export const Sample = Type.Object(
     service: Type.String({ minLength: 1, maxLength: 256, description: 'service name; unknown names are registered within the plan' }),
     metric: Type.String({ minLength: 1, maxLength: 256 }),
     value: Type.Number({ description: 'a finite number' }),
-    timestamp: Type.Optional(TimeInput)
+    // Checked per sample (invalid_timestamp, timestamp_in_future), so one bad clock does not sink the batch.
+    timestamp: Type.Optional(
+      Type.Union([Type.String({ maxLength: 64 }), Type.Number()], { description: 'ISO-8601 or epoch milliseconds; default: now' })
+    )
   },
   { additionalProperties: false }
 )

@@ -58,7 +58,7 @@ function triage(samples: RawSample[], now: number) {
     let time: number | undefined
     if (sample.timestamp !== undefined) {
       time = typeof sample.timestamp === 'number' ? sample.timestamp : Date.parse(sample.timestamp)
-      if (!Number.isFinite(time)) return reject('invalid_timestamp', 'timestamp is not a valid time')
+      if (!Number.isFinite(time) || time < 0) return reject('invalid_timestamp', 'timestamp is not a valid time')
       if (time > now + MAX_FUTURE_MS) return reject('timestamp_in_future', 'timestamp is more than 5 minutes in the future')
     }
     accepted.push({ index, service: sample.service, metric: sample.metric, value: sample.value, time })

@@ -1,0 +1,122 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { apiKey, call, createService, expectProblem, signup, useApp, type Org } from './helpers.js'
+
+const ctx = useApp()
+
+/** 100 ± 2, cycling: a steady series with a known spread. */
+const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
+
+async function ingest(key: string, samples: object[]) {
+  return call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples } })
+}
+
+describe('POST /v1/metrics', () => {
+  let org: Org
+  let key: string
+  beforeAll(async () => {
+    org = await signup(ctx.app)
+    key = (await apiKey(ctx.app, org, 'agent')).key
+  })
+
+  it('rejects bad samples one by one with a code and accepts the rest', async () => {
+    const future = Date.now() + 10 * 60_000
+    const res = await call(ctx.app, key, {
+      method: 'POST',
+      url: '/v1/metrics',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"samples":[
+        {"service":"web","metric":"rps","value":1},
+        {"service":"web","metric":"rps","value":1e999},
+        {"service":"Bad Name","metric":"rps","value":1},
+        {"service":"web","metric":"bad metric!","value":1},
+        {"service":"web","metric":"rps","value":1,"timestamp":${future}},
+        {"service":"web","metric":"rps","value":1,"timestamp":"2026-02-30T99:00:00Z"},
+        {"service":"web","metric":"rps","value":2,"timestamp":"${new Date(Date.now() + 60_000).toISOString()}"}
+      ]}`
+    })
+    expect(res.statusCode, res.body).toBe(202)
+    const body = res.json()
+    expect(body.accepted).toBe(2)
+    expect(body.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([
+      [1, 'non_finite_value'],
+      [2, 'invalid_service_name'],
+      [3, 'invalid_metric_name'],
+      [4, 'timestamp_in_future'],
+      [5, 'invalid_timestamp']
+    ])
+    expect(body.learning).toBe(2)
+    // The unknown service name was registered.
+    const services = await call(ctx.app, org.token, { method: 'GET', url: '/v1/services' })
+    expect(services.json().items.map((s: { name: string }) => s.name)).toContain('web')
+  })
+
+  it('refuses malformed batches as a whole: 0 or 1001 samples, wrong types, unknown fields', async () => {
+    const sample = { service: 'web', metric: 'rps', value: 1 }
+    expectProblem(await ingest(key, []), 400, 'validation_failed')
+    expectProblem(await ingest(key, Array(1001).fill(sample)), 400, 'validation_failed')
+    expectProblem(await ingest(key, [{ ...sample, value: '1' }]), 400, 'validation_failed')
+    expectProblem(await ingest(key, [{ ...sample, unit: 'ms' }]), 400, 'validation_failed')
+    expect((await ingest(key, Array(1000).fill(sample))).statusCode).toBe(202)
+  })
+
+  it('auto-registers unknown services within the plan; beyond it those samples get plan_limit and the rest are accepted', async () => {
+    const small = await signup(ctx.app)
+    const agent = (await apiKey(ctx.app, small)).key
+    const samples = Array.from({ length: 7 }, (_, i) => ({ service: `svc-${i}`, metric: 'rps', value: 1 }))
+    const res = await ingest(agent, samples)
+    const body = res.json()
+    expect(body.accepted).toBe(5)
+    expect(body.rejected).toHaveLength(2)
+    expect(body.rejected.every((r: { code: string }) => r.code === 'plan_limit')).toBe(true)
+  })
+
+  it('20 parallel requests for one series: the baseline counts every sample', async () => {
+    const service = await createService(ctx.app, org, 'parallel')
+    await Promise.all(Array.from({ length: 20 }, (_, i) => ingest(key, [{ service: 'parallel', metric: 'cpu', value: 50 + (i % 3) }])))
+    const baselines = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
+    expect(baselines.json().items).toEqual([
+      expect.objectContaining({ metric: 'cpu', samples: 20, state: 'ready', mean: expect.any(Number), stddev: expect.any(Number) })
+    ])
+  })
+
+  it('reports learning until minSamples, then scores and detects a spike', async () => {
+    const service = await createService(ctx.app, org, 'spiky')
+    const warm = await ingest(key, Array.from({ length: 9 }, (_, i) => ({ service: 'spiky', metric: 'latency', value: steady(i) })))
+    expect(warm.json().learning).toBe(9)
+    const learning = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
+    expect(learning.json().items[0]).toMatchObject({ state: 'learning', samples: 9 })
+
+    await ingest(key, Array.from({ length: 20 }, (_, i) => ({ service: 'spiky', metric: 'latency', value: steady(i) })))
+    const spike = await ingest(key, [{ service: 'spiky', metric: 'latency', value: 180 }])
+    const body = spike.json()
+    expect(body.anomalies).toEqual([
+      expect.objectContaining({ service: 'spiky', metric: 'latency', value: 180, severity: 'critical', suppressed: false })
+    ])
+    expect(body.anomalies[0].zScore).toBeGreaterThan(6)
+    expect(body.anomalies[0].expected).toBeCloseTo(100, 0)
+    expect(body.incidents).toEqual([expect.objectContaining({ service: 'spiky', status: 'open', severity: 'critical', created: true })])
+
+    const anomalies = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/anomalies` })
+    expect(anomalies.json().items).toEqual([expect.objectContaining({ metric: 'latency', value: 180, severity: 'critical', suppressed: false })])
+    const incident = await call(ctx.app, key, { method: 'GET', url: `/v1/incidents/${body.incidents[0].id}` })
+    expect(incident.json()).toMatchObject({ source: 'detector', metrics: ['latency'], anomalyCount: 1, status: 'open' })
+    expect(incident.json().timeline.map((e: { action: string }) => e.action)).toEqual(['incident.opened'])
+  })
+
+  it('three warnings within the window open an incident; fewer do not', async () => {
+    const service = await createService(ctx.app, org, 'warny')
+    await ingest(key, Array.from({ length: 30 }, (_, i) => ({ service: 'warny', metric: 'q', value: steady(i) })))
+    // 4 standard deviations above the current baseline: a warning (critical starts at 6).
+    const warn = async () => {
+      const [baseline] = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })).json().items
+      return (await ingest(key, [{ service: 'warny', metric: 'q', value: baseline.mean + 4 * baseline.stddev }])).json()
+    }
+    const first = await warn()
+    expect(first.anomalies[0]?.severity).toBe('warning')
+    expect(first.incidents).toEqual([])
+    expect((await warn()).incidents).toEqual([])
+    const third = await warn()
+    expect(third.anomalies).toHaveLength(1)
+    expect(third.incidents).toEqual([expect.objectContaining({ created: true, severity: 'warning' })])
+  })
+})

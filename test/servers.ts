@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+
+/** A free loopback port (bound, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** A private redis-server on a spare loopback port, for tests that flush, stop or kill it. */
+export async function startRedis() {
+  const port = await freePort()
+  let child: ChildProcess = launch()
+  function launch() {
+    return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  }
+  const url = `redis://127.0.0.1:${port}/0`
+  async function ready() {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => {})
+    for (let i = 0; i < 100; i++) {
+      try {
+        await probe.connect()
+        await probe.ping()
+        probe.disconnect()
+        return
+      } catch {
+        await sleep(50)
+      }
+    }
+    throw new Error(`redis-server on ${port} did not start`)
+  }
+  await ready()
+  return {
+    url,
+    port,
+    async flushAll() {
+      const client = new Redis(url)
+      await client.flushall()
+      client.disconnect()
+    },
+    async restart() {
+      child.kill('SIGKILL')
+      await new Promise((resolve) => child.once('exit', resolve))
+      child = launch()
+      await ready()
+    },
+    async stop() {
+      if (child.exitCode !== null) return
+      child.kill('SIGKILL')
+      await new Promise((resolve) => child.once('exit', resolve))
+    }
+  }
+}
