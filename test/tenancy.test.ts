@@ -27,6 +27,8 @@ describe('tenant isolation', () => {
   it("B gets 404 on every :id route of A, and A's rows are unchanged", async () => {
     const routes = [
       { method: 'GET', url: `/v1/services/${ids.service}` },
+      { method: 'GET', url: `/v1/services/${ids.service}/baselines` },
+      { method: 'GET', url: `/v1/services/${ids.service}/anomalies` },
       { method: 'PATCH', url: `/v1/services/${ids.service}`, payload: { description: 'hijacked' } },
       { method: 'DELETE', url: `/v1/services/${ids.service}` },
       { method: 'GET', url: `/v1/incidents/${ids.incident}` },
