@@ -47,7 +47,12 @@ export class AppError extends Error {
     readonly errors?: FieldError[],
     readonly headers?: Record<string, string>
   ) {
+    // Expected outcomes (401, 404, 429…) need no stack trace, and capturing one is the costliest part of
+    // an error: a flood of bad requests must stay cheap to refuse.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = limit
   }
 
   toProblem(requestId?: string): Problem {

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
 import { apiKey, call, createService, expectProblem, signup, useApp, type Org } from './helpers.js'
 
 const ctx = useApp()
@@ -118,5 +119,22 @@ describe('POST /v1/metrics', () => {
     const third = await warn()
     expect(third.anomalies).toHaveLength(1)
     expect(third.incidents).toEqual([expect.objectContaining({ created: true, severity: 'warning' })])
+  })
+
+  it("answers 429 with Retry-After once the organization's samples per minute are used up", async () => {
+    const small = await signup(ctx.app)
+    const agent = (await apiKey(ctx.app, small)).key
+    const limit = PLAN_LIMITS.free.ingestPerMinute
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ service: 'quota', metric: `m${i % 10}`, value: i % 7 }))
+    // Counts reach Redis every 100 ms; pause once past the allowance so the flush has happened.
+    for (let sent = 0; sent < limit; sent += batch.length) {
+      expect((await ingest(agent, batch)).statusCode).toBe(202)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const refused = await ingest(agent, batch)
+    expectProblem(refused, 429, 'rate_limited')
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0)
+    // Other organizations are not affected.
+    expect((await ingest(key, [{ service: 'web', metric: 'rps', value: 1 }])).statusCode).toBe(202)
   })
 })

@@ -27,6 +27,28 @@ describe('per-credential rate limit', () => {
 
 })
 
+describe('per-credential rate limit across processes', () => {
+  const first = useApp()
+  const second = useApp()
+
+  it('two API processes share one budget through Redis (synced every 100 ms)', async () => {
+    const org = await signup(first.app)
+    const key = await apiKey(first.app, org)
+    const limit = PLAN_LIMITS.free.requestsPerMinute
+    const get = (ctx: typeof first) => call(ctx.app, key.key, { method: 'GET', url: '/v1/subscription' })
+    for (let i = 0; i < limit - 50; i++) expect((await get(first)).statusCode).toBe(200)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const statuses: number[] = []
+    for (let i = 0; i < 100; i++) statuses.push((await get(second)).statusCode)
+    // The second process alone saw 100 requests, far below the limit, yet it refuses once the budget the
+    // two share is spent (give or take the requests made before its first sync came back).
+    const passed = statuses.filter((s) => s === 200).length
+    expect(passed).toBeGreaterThanOrEqual(40)
+    expect(passed).toBeLessThan(75)
+    expect(statuses.at(-1)).toBe(429)
+  })
+})
+
 describe('per-address rate limit on the auth routes', () => {
   const ctx = useApp({ AUTH_RATE_LIMIT_PER_MINUTE: '3' })
 

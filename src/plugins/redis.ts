@@ -17,7 +17,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app, opts: { redisUrl: string; queueRedisUrl: string; commandTimeoutMs: number }) => {
-    const state = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs, { enableAutoPipelining: true })
+    const state = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs)
     const queue = createRedis(opts.queueRedisUrl, 'queue', opts.commandTimeoutMs)
     let lastLogged = 0
     const report = (role: string) => (err: unknown) => {

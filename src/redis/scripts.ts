@@ -5,7 +5,7 @@ const lua = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, impo
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    scoreSamples(numKeys: number, ...keysAndArgs: string[]): Result<string, Context>
+    scoreSamples(numKeys: number, ...keysAndArgs: (string | number)[]): Result<unknown[], Context>
   }
 }
 

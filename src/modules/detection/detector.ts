@@ -9,82 +9,81 @@ export const BASELINE_ALPHA = 0.05
 export interface SampleInput {
   metric: string
   value: number
-  /** epoch ms; undefined = the Redis server's clock at scoring time (monotonic per series) */
+  /** epoch ms; undefined = arrival time (never older than its series, so concurrent callers all count) */
   time?: number
   /** severities up to this one are suppressed by a matching rule */
   suppressedUpTo: Severity | null
 }
 
-export interface ScoredSample {
-  state: 'learning' | 'scored' | 'stale'
-  zScore: number | null
-  expected: number | null
-  severity: Severity | null
+export interface DetectedSampleAnomaly {
+  /** position of the sample in the batch */
+  index: number
+  zScore: number
+  expected: number
+  severity: Severity
   suppressed: boolean
   time: number
 }
 
 export interface ScoredBatch {
-  results: ScoredSample[]
+  /** samples that fed a baseline still below minSamples */
+  learning: number
+  /** samples older than their series: kept for the record, not learned */
+  stale: number
+  anomalies: DetectedSampleAnomaly[]
   /** unsuppressed anomalies of the service within the warning window, this batch included */
   recentAnomalies: number
 }
 
 const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
-const SEVERITY_OF = [null, 'warning', 'critical'] as const
-
-interface ScriptResult {
-  r: { st: ScoredSample['state']; z: number | null; e: number | null; sev: 0 | 1 | 2; sup: 0 | 1; t: number }[]
-  recent: number
-}
+const DIRECTION_CODE = { up: 'u', down: 'd', both: 'b' } as const
+const FIELDS_PER_ANOMALY = 6
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
 export async function scoreServiceBatch(
   redis: Redis,
   serviceId: string,
   detection: DetectionConfig,
-  samples: SampleInput[]
+  samples: SampleInput[],
+  now = Date.now()
 ): Promise<ScoredBatch> {
-  const metricKeys = new Map<string, number>()
-  const baselineKeys: string[] = []
+  const keyIndex = new Map<string, number>()
+  const scriptKeys = [keys.recentAnomalies(serviceId), keys.baselineIndex(serviceId)]
+  let seriesSpec = ''
+  let sampleSpec = ''
   for (const sample of samples) {
-    if (!metricKeys.has(sample.metric)) {
-      metricKeys.set(sample.metric, baselineKeys.length + 3)
-      baselineKeys.push(keys.baseline(serviceId, sample.metric))
+    let index = keyIndex.get(sample.metric)
+    if (index === undefined) {
+      index = scriptKeys.length + 1
+      keyIndex.set(sample.metric, index)
+      scriptKeys.push(keys.baseline(serviceId, sample.metric))
+      const metric = detection.metrics[sample.metric]
+      seriesSpec += `${sample.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']};`
     }
+    sampleSpec += `${index} ${sample.value} ${sample.time ?? -1} ${sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0};`
   }
-  const payload = {
-    minSamples: detection.minSamples,
-    alpha: BASELINE_ALPHA,
-    windowMs: TTL.anomalyWindowMs,
-    triggerWindowMs: detection.warningWindowSeconds * 1000,
-    baselineTtlMs: TTL.baselineMs,
-    samples: samples.map((s) => {
-      const metric = detection.metrics[s.metric]
-      return {
-        k: metricKeys.get(s.metric)!,
-        m: s.metric,
-        v: s.value,
-        t: s.time ?? -1,
-        z: metric?.zThreshold ?? detection.zThreshold,
-        d: metric?.direction ?? 'both',
-        s: s.suppressedUpTo ? SEVERITY_RANK[s.suppressedUpTo] : 0
-      }
+  const reply = (await redis.scoreSamples(
+    scriptKeys.length,
+    ...scriptKeys,
+    detection.minSamples,
+    BASELINE_ALPHA,
+    TTL.anomalyWindowMs,
+    detection.warningWindowSeconds * 1000,
+    TTL.baselineMs,
+    now,
+    seriesSpec,
+    sampleSpec
+  )) as (string | number)[]
+  const anomalies: DetectedSampleAnomaly[] = []
+  for (let i = 3; i < reply.length; i += FIELDS_PER_ANOMALY) {
+    anomalies.push({
+      index: Number(reply[i]) - 1,
+      zScore: Number(reply[i + 1]),
+      expected: Number(reply[i + 2]),
+      severity: reply[i + 3] === 2 ? 'critical' : 'warning',
+      suppressed: reply[i + 4] === 1,
+      time: Number(reply[i + 5])
     })
   }
-  const allKeys = [keys.recentAnomalies(serviceId), keys.baselineIndex(serviceId), ...baselineKeys]
-  const raw = await redis.scoreSamples(allKeys.length, ...allKeys, JSON.stringify(payload))
-  const parsed = JSON.parse(raw) as ScriptResult
-  // cjson encodes an empty Lua table as {}; a batch always has samples, so r is an array here.
-  return {
-    results: parsed.r.map((r) => ({
-      state: r.st,
-      zScore: r.z,
-      expected: r.e,
-      severity: SEVERITY_OF[r.sev],
-      suppressed: r.sup === 1,
-      time: r.t
-    })),
-    recentAnomalies: parsed.recent
-  }
+  return { learning: Number(reply[1]), stale: Number(reply[2]), anomalies, recentAnomalies: Number(reply[0]) }
 }

@@ -10,8 +10,10 @@ export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
     resolver: app.serviceResolver,
     rules: app.ruleCache,
     correlator: app.correlator,
-    publish: app.publishEvents
+    publish: app.publishEvents,
+    onQuotaError: (err) => app.log.warn({ err }, 'ingest quota not counted')
   })
+  app.addHook('onClose', ingest.close)
 
   app.post(
     '/metrics',

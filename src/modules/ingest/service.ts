@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
 import type { Plan } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
 import type { ChangeContext } from '../../lib/context.js'
@@ -25,6 +26,7 @@ const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
 const MAX_FUTURE_MS = 5 * 60_000
 /** At most this many anomaly.detected events per request; the reply and the window keep them all. */
 const MAX_ANOMALY_EVENTS = 100
+const QUOTA_FLUSH_MS = 100
 
 interface ReportedAnomaly extends Omit<DetectedAnomaly, 'at'> {
   service: string
@@ -72,22 +74,49 @@ export function createIngestService(deps: {
   rules: RuleCache
   correlator: Correlator
   publish: PublishEvents
+  onQuotaError: (err: unknown) => void
 }) {
-  /** Counts samples against the organization's per-minute allowance; over it, nothing is taken. */
-  async function takeQuota(organizationId: string, plan: Plan, count: number, now: number) {
+  /**
+   * The organization's samples-per-minute allowance. Counts are summed in memory and flushed to Redis
+   * every QUOTA_FLUSH_MS (one command per organization, not per request); once a total comes back over
+   * the limit, this process refuses the organization's batches until the minute ends. The overshoot is
+   * bounded by what arrives within one flush interval.
+   */
+  const exhausted = new LRUCache<string, number>({ max: 100_000, ttl: 60_000 })
+  let unflushed = new Map<string, { count: number; plan: Plan }>()
+  function checkQuota(organizationId: string, now: number) {
     const minute = Math.floor(now / 60_000)
-    const key = keys.ingestQuota(organizationId, minute)
-    const [[, used]] = (await deps.redis.multi().incrby(key, count).expire(key, TTL.ingestQuotaSeconds).exec()) as [[unknown, number]]
-    if (used > PLAN_LIMITS[plan].ingestPerMinute) {
-      await deps.redis.decrby(key, count).catch(() => {})
+    if (exhausted.get(organizationId) === minute) {
       throw errors.rateLimited(Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000)))
     }
   }
+  function countQuota(organizationId: string, plan: Plan, count: number) {
+    const entry = unflushed.get(organizationId)
+    if (entry) entry.count += count
+    else unflushed.set(organizationId, { count, plan })
+  }
+  async function flushQuota() {
+    if (unflushed.size === 0) return
+    const batch = unflushed
+    unflushed = new Map()
+    const minute = Math.floor(Date.now() / 60_000)
+    await Promise.all(
+      [...batch].map(async ([organizationId, { count, plan }]) => {
+        const key = keys.ingestQuota(organizationId, minute)
+        const used = await deps.redis.incrby(key, count)
+        // Only the minute's first increment sets the TTL.
+        if (used === count) await deps.redis.expire(key, TTL.ingestQuotaSeconds)
+        if (used >= PLAN_LIMITS[plan].ingestPerMinute) exhausted.set(organizationId, minute)
+      })
+    ).catch(deps.onQuotaError)
+  }
+  const flusher = setInterval(() => void flushQuota(), QUOTA_FLUSH_MS)
+  flusher.unref()
 
   async function ingest(ctx: ChangeContext, plan: Plan, samples: RawSample[]) {
     const now = Date.now()
     const { rejected, accepted } = triage(samples, now)
-    if (accepted.length > 0) await takeQuota(ctx.organizationId, plan, accepted.length, now)
+    checkQuota(ctx.organizationId, now)
 
     const resolutions = await deps.resolver.resolve(ctx, [...new Set(accepted.map((s) => s.service))])
     const groups = new Map<string, { service: ResolvedService; samples: Accepted[] }>()
@@ -111,31 +140,32 @@ export function createIngestService(deps: {
           time: s.time,
           suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, s.metric, s.time ?? now) : null
         }))
-        return { service, samples: group, batch: await scoreServiceBatch(deps.redis, service.id, service.detection, inputs) }
+        return { service, samples: group, batch: await scoreServiceBatch(deps.redis, service.id, service.detection, inputs, now) }
       })
     )
+    if (accepted.length > 0) countQuota(ctx.organizationId, plan, accepted.length)
 
     let learning = 0
     let stale = 0
     const anomalies: ReportedAnomaly[] = []
     const correlations = []
     for (const { service, samples: group, batch } of scored) {
+      learning += batch.learning
+      stale += batch.stale
       const live: DetectedAnomaly[] = []
-      batch.results.forEach((result, i) => {
-        if (result.state === 'learning') learning++
-        if (result.state === 'stale') stale++
-        if (!result.severity) return
+      for (const found of batch.anomalies) {
+        const sample = group[found.index]!
         const anomaly = {
-          metric: group[i]!.metric,
-          value: group[i]!.value,
-          expected: result.expected!,
-          zScore: result.zScore!,
-          severity: result.severity,
-          at: result.time
+          metric: sample.metric,
+          value: sample.value,
+          expected: found.expected,
+          zScore: found.zScore,
+          severity: found.severity,
+          at: found.time
         }
-        anomalies.push({ ...anomaly, service: service.name, suppressed: result.suppressed, at: new Date(anomaly.at).toISOString() })
-        if (!result.suppressed) live.push(anomaly)
-      })
+        anomalies.push({ ...anomaly, service: service.name, suppressed: found.suppressed, at: new Date(found.time).toISOString() })
+        if (!found.suppressed) live.push(anomaly)
+      }
       const triggered =
         live.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
       correlations.push(deps.correlator.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
@@ -163,5 +193,10 @@ export function createIngestService(deps: {
     }
   }
 
-  return { ingest }
+  async function close() {
+    clearInterval(flusher)
+    await flushQuota()
+  }
+
+  return { ingest, close }
 }

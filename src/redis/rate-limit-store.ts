@@ -1,0 +1,99 @@
+import type { FastifyRateLimitStore } from '@fastify/rate-limit'
+import type { Redis } from 'ioredis'
+
+interface Window {
+  index: number
+  length: number
+  /** the cluster-wide count as of the last flush (this process's flushed hits included) */
+  global: number
+  /** hits taken here since the last flush */
+  pending: number
+  /** hits sent by the flush in flight */
+  inflight: number
+}
+
+type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void
+
+/**
+ * A @fastify/rate-limit store that counts in process and syncs with Redis every `flushMs`: fixed windows
+ * aligned to the epoch (so every process agrees on them), `INCRBY` of the hits taken since the last sync,
+ * and the returned total becomes this process's view of everybody's hits. A request costs no Redis round
+ * trip; other processes' hits are seen within one flush interval. While Redis is down the limit keeps
+ * being enforced per process.
+ */
+export function createBatchedRedisStore(redis: Redis, prefix: string, flushMs: number, onError: (err: unknown) => void) {
+  const windows = new Map<string, Window>()
+  let flushing = false
+
+  async function flush() {
+    if (flushing) return
+    flushing = true
+    try {
+      const now = Date.now()
+      const batch: [string, Window, number][] = []
+      for (const [key, window] of windows) {
+        if (window.pending === 0) {
+          // Nothing to send: forget windows that are over.
+          if (window.inflight === 0 && (window.index + 1) * window.length <= now) windows.delete(key)
+          continue
+        }
+        batch.push([key, window, window.pending])
+        window.inflight = window.pending
+        window.pending = 0
+      }
+      if (batch.length === 0) return
+      const pipeline = redis.pipeline()
+      for (const [key, window, sent] of batch) {
+        const redisKey = `${prefix}${key}:${window.index}`
+        pipeline.incrby(redisKey, sent).pexpire(redisKey, window.length)
+      }
+      const replies = await pipeline.exec().catch((err) => {
+        onError(err)
+        return null
+      })
+      batch.forEach(([, window, sent], i) => {
+        const [err, total] = replies?.[i * 2] ?? [new Error('no reply'), null]
+        if (err) {
+          window.pending += sent
+        } else {
+          window.global = Number(total)
+        }
+        window.inflight = 0
+      })
+    } finally {
+      flushing = false
+    }
+  }
+
+  const timer = setInterval(() => void flush(), flushMs)
+  timer.unref()
+
+  class BatchedRedisStore implements FastifyRateLimitStore {
+    incr(key: string, cb: Callback, timeWindow: number) {
+      const now = Date.now()
+      const index = Math.floor(now / timeWindow)
+      let window = windows.get(key)
+      const fresh = window?.index !== index
+      if (!window || fresh) {
+        window = { index, length: timeWindow, global: 0, pending: 0, inflight: 0 }
+        windows.set(key, window)
+      }
+      window.pending++
+      // A key new to this process learns the others' count at once rather than at the next tick.
+      if (fresh) setImmediate(() => void flush())
+      cb(null, { current: window.global + window.inflight + window.pending, ttl: (index + 1) * timeWindow - now })
+    }
+
+    child() {
+      return this
+    }
+  }
+
+  return {
+    Store: BatchedRedisStore,
+    async close() {
+      clearInterval(timer)
+      await flush()
+    }
+  }
+}
