@@ -6,6 +6,7 @@ import { createDb } from './db/client.js'
 import { purgeExpired } from './jobs/maintenance.js'
 import { createQueue, JOB_RETENTION, type QueueName } from './jobs/queues.js'
 import { isMain } from './lib/is-main.js'
+import { throttled } from './lib/throttle.js'
 import { createEventPublisher } from './modules/events/publisher.js'
 import { resolveQuietIncidents } from './modules/incidents/auto-resolve.js'
 import { createCorrelator } from './modules/incidents/correlation.js'
@@ -23,10 +24,10 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     maxRetriesPerRequest: null,
     commandTimeout: undefined
   })
-  connection.on('error', (err) => logger.warn({ err: err.message }, 'queue redis connection problem'))
+  connection.on('error', throttled((err: Error) => logger.warn({ err: err.message }, 'queue redis connection problem')))
   const state = createRedis(config.redisUrl, 'state', config.redisCommandTimeoutMs)
-  await connectLeniently(state, (err) => logger.warn({ err: err.message }, 'state redis connection problem'))
-  const onCacheError = (err: unknown) => logger.warn({ err }, 'state redis unavailable')
+  await connectLeniently(state, throttled((err: Error) => logger.warn({ err: err.message }, 'state redis connection problem')))
+  const onCacheError = throttled((err: unknown) => logger.warn({ err }, 'state redis unavailable'))
   const correlator = createCorrelator({ db, redis: state, onCacheError })
   const publish = createEventPublisher(state, onCacheError)
 
@@ -58,7 +59,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     await queue.upsertJobScheduler(name, { every }, { name, opts: JOB_RETENTION })
     queues.push(queue)
     const worker = new Worker(name, processor, { connection, prefix: config.queuePrefix, concurrency: 1 })
-    worker.on('error', (err) => logger.warn({ err: err.message, queue: name }, 'worker error'))
+    worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: name }, 'worker error')))
     worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: name, err: err.message }, 'job failed'))
     workers.push(worker)
   }

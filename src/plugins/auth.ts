@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Role } from '../db/schema/index.js'
 import { errors } from '../errors.js'
 import { roleAtLeast, type Principal } from '../lib/context.js'
+import { throttled } from '../lib/throttle.js'
 import { API_KEY_PREFIX, createApiKeyResolver } from '../modules/api-keys/credentials.js'
 
 export interface AccessTokenClaims {
@@ -56,7 +57,7 @@ export default fp(
       db: app.db,
       redis: app.redis,
       invalidation: app.invalidation,
-      onCacheError: (err) => app.log.warn({ err }, 'api key cache unavailable, using Postgres')
+      onCacheError: throttled((err) => app.log.warn({ err }, 'api key cache unavailable, using Postgres'))
     })
 
     app.decorateRequest('principal', null as unknown as Principal)

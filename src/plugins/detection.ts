@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { throttled } from '../lib/throttle.js'
 import { createEventPublisher, type PublishEvents } from '../modules/events/publisher.js'
 import { createCorrelator, type Correlator } from '../modules/incidents/correlation.js'
 import { createServiceResolver, type ServiceResolver } from '../modules/services/resolver.js'
@@ -17,7 +18,7 @@ declare module 'fastify' {
 /** The shared pieces of the detection path: name resolution, rule and incident caches, the event bus. */
 export default fp(
   async (app) => {
-    const onCacheError = (err: unknown) => app.log.warn({ err }, 'redis cache unavailable')
+    const onCacheError = throttled((err: unknown) => app.log.warn({ err }, 'redis cache unavailable'))
     app.decorate(
       'serviceResolver',
       createServiceResolver({
@@ -30,7 +31,7 @@ export default fp(
     )
     app.decorate('ruleCache', createRuleCache(app.db, app.invalidation))
     app.decorate('correlator', createCorrelator({ db: app.db, redis: app.redis, onCacheError }))
-    app.decorate('publishEvents', createEventPublisher(app.redis, (err) => app.log.warn({ err }, 'event not published')))
+    app.decorate('publishEvents', createEventPublisher(app.redis, throttled((err) => app.log.warn({ err }, 'events not published'))))
   },
   { name: 'detection', dependencies: ['db', 'redis'] }
 )

@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
+import { throttled } from '../lib/throttle.js'
 import { PLAN_LIMITS } from '../modules/subscription/plans.js'
 import { keys } from '../redis/keys.js'
 import { createBatchedRedisStore } from '../redis/rate-limit-store.js'
@@ -11,8 +12,11 @@ const SYNC_MS = 100
 const tooMany = (_req: FastifyRequest, context: { ttl: number }) => errors.rateLimited(Math.max(1, Math.ceil(context.ttl / 1000)))
 
 function storeFor(api: FastifyInstance, namespace: string) {
-  const store = createBatchedRedisStore(api.redis, `${keys.rateLimitPrefix}${namespace}`, SYNC_MS, (err) =>
-    api.log.warn({ err }, 'rate-limit counters not synced with Redis')
+  const store = createBatchedRedisStore(
+    api.redis,
+    `${keys.rateLimitPrefix}${namespace}`,
+    SYNC_MS,
+    throttled((err) => api.log.warn({ err }, 'rate-limit counters not synced with Redis'))
   )
   api.addHook('onClose', store.close)
   return store.Store

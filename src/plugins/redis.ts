@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { createInvalidationBus, type InvalidationBus } from '../lib/invalidation.js'
+import { throttled } from '../lib/throttle.js'
 import { connectLeniently, createRedis } from '../redis/client.js'
 import { defineScripts } from '../redis/scripts.js'
 
@@ -19,14 +20,10 @@ export default fp(
   async (app, opts: { redisUrl: string; queueRedisUrl: string; commandTimeoutMs: number }) => {
     const state = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs)
     const queue = createRedis(opts.queueRedisUrl, 'queue', opts.commandTimeoutMs)
-    let lastLogged = 0
-    const report = (role: string) => (err: unknown) => {
-      // A down Redis reports on every reconnect attempt; one line every 10s is enough.
-      if (Date.now() - lastLogged > 10_000) {
-        lastLogged = Date.now()
-        app.log.warn({ err: err instanceof Error ? err.message : String(err), role }, 'redis connection problem')
-      }
-    }
+    const warn = throttled((role: string, err: unknown) =>
+      app.log.warn({ err: err instanceof Error ? err.message : String(err), role }, 'redis connection problem')
+    )
+    const report = (role: string) => (err: unknown) => warn(role, err)
     // Subscriber mode needs a connection of its own, which may queue its SUBSCRIBE until connected.
     const subscriber = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs, { lazyConnect: false, enableOfflineQueue: true })
     subscriber.on('error', report('subscriber'))

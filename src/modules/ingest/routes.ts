@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
+import { throttled } from '../../lib/throttle.js'
 import { MetricsBody, MetricsReply } from './schemas.js'
 import { createIngestService } from './service.js'
 
@@ -11,7 +12,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
     rules: app.ruleCache,
     correlator: app.correlator,
     publish: app.publishEvents,
-    onQuotaError: (err) => app.log.warn({ err }, 'ingest quota not counted')
+    onQuotaError: throttled((err) => app.log.warn({ err }, 'ingest quota not counted in Redis'))
   })
   app.addHook('onClose', ingest.close)
 
