@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
+import { actionRoutes } from './modules/actions/routes.js'
 import { alertRoutes } from './modules/alerts/routes.js'
 import { apiKeyRoutes } from './modules/api-keys/routes.js'
 import { auditRoutes } from './modules/audit/routes.js'
@@ -14,6 +15,7 @@ import { incidentRoutes } from './modules/incidents/routes.js'
 import { serviceRoutes } from './modules/services/routes.js'
 import { createPlanCache, type PlanCache } from './modules/subscription/plan-cache.js'
 import { subscriptionRoutes } from './modules/subscription/routes.js'
+import { runbookRoutes } from './modules/runbooks/routes.js'
 import { suppressionRoutes } from './modules/suppression/routes.js'
 import { userRoutes } from './modules/users/routes.js'
 import authPlugin, { authorize, requireDeclaredRole } from './plugins/auth.js'
@@ -22,6 +24,7 @@ import detectionPlugin from './plugins/detection.js'
 import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
 import { registerCredentialRateLimit, registerIpRateLimit } from './plugins/rate-limit.js'
+import queuesPlugin from './plugins/queues.js'
 import redisPlugin from './plugins/redis.js'
 import { installValidators } from './plugins/validation.js'
 
@@ -48,6 +51,7 @@ export const autopilot = fp<{ config: Config }>(
     })
     app.decorate('plans', createPlanCache(app.db))
     await app.register(authPlugin, { ...config.jwt })
+    await app.register(queuesPlugin, { prefix: config.queuePrefix })
     await app.register(detectionPlugin)
     await app.register(docsPlugin)
 
@@ -84,6 +88,8 @@ export const autopilot = fp<{ config: Config }>(
           ingestRoutes,
           alertRoutes,
           incidentRoutes,
+          runbookRoutes,
+          actionRoutes,
           suppressionRoutes,
           eventRoutes,
           auditRoutes

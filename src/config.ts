@@ -22,8 +22,13 @@ const EnvSchema = Type.Object({
   REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
   /** Requests per minute per client IP on the unauthenticated auth routes (signup, login, refresh). */
   AUTH_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
-  /** How often the worker looks for incidents whose quiet period has passed. */
-  AUTO_RESOLVE_SWEEP_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+  /** How often the worker runs its timers (auto-resolve, expiry, leases, verification, outbox dispatch). */
+  SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+  ACTION_APPROVAL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 3600 }),
+  ACTION_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 120 }),
+  VERIFICATION_WINDOW_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
   /** Upper bound for any single Redis command; a hung Redis must not hang a request. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 })
 })
@@ -40,7 +45,14 @@ export interface Config {
   refreshTokenTtlSeconds: number
   authRateLimitPerMinute: number
   redisCommandTimeoutMs: number
-  autoResolveSweepMs: number
+  sweepIntervalMs: number
+  actions: {
+    approvalTtlSeconds: number
+    leaseSeconds: number
+    verificationWindowSeconds: number
+    webhookTimeoutMs: number
+    webhookMaxAttempts: number
+  }
   port: number
   host: string
   logLevel: Env['LOG_LEVEL']
@@ -84,7 +96,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
-    autoResolveSweepMs: env.AUTO_RESOLVE_SWEEP_MS,
+    sweepIntervalMs: env.SWEEP_INTERVAL_MS,
+    actions: {
+      approvalTtlSeconds: env.ACTION_APPROVAL_TTL_SECONDS,
+      leaseSeconds: env.ACTION_LEASE_SECONDS,
+      verificationWindowSeconds: env.VERIFICATION_WINDOW_SECONDS,
+      webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      webhookMaxAttempts: env.WEBHOOK_MAX_ATTEMPTS
+    },
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,

@@ -43,7 +43,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     },
     {
       queue: 'timers',
-      every: config.autoResolveSweepMs,
+      every: config.sweepIntervalMs,
       processor: async () => {
         const resolved = await resolveQuietIncidents({ db, correlator, publish })
         if (resolved > 0) logger.info({ resolved }, 'auto-resolved quiet incidents')

@@ -7,7 +7,7 @@ import { apiKey, call, signup, testConfig, useApp, type Org } from './helpers.js
 import { startRedis } from './servers.js'
 
 const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
-const ctx = useApp({ AUTO_RESOLVE_SWEEP_MS: '200' })
+const ctx = useApp({ SWEEP_INTERVAL_MS: '200' })
 
 async function makeService(org: Org, name: string, detection: object = {}) {
   const res = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name, detection: { minSamples: 5, ...detection } } })

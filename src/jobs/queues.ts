@@ -2,12 +2,13 @@ import { Queue, type ConnectionOptions } from 'bullmq'
 
 /** Queue names and the payload each one carries. */
 export interface QueuePayloads {
-  maintenance: { task: 'purge_expired' }
-  timers: { task: 'auto_resolve' }
+  maintenance: Record<string, never>
+  timers: Record<string, never>
+  actions: { actionId: string }
 }
 export type QueueName = keyof QueuePayloads
 
-export const QUEUE_NAMES: QueueName[] = ['maintenance', 'timers']
+export const QUEUE_NAMES: QueueName[] = ['actions', 'timers', 'maintenance']
 
 /** Finished jobs are trimmed; double execution is prevented by Postgres status guards, not by job history. */
 export const JOB_RETENTION = {

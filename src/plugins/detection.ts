@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
 import { throttled } from '../lib/throttle.js'
+import { createDispatcher } from '../jobs/dispatch.js'
+import { createActionService, type ActionService } from '../modules/actions/service.js'
 import { createEventPublisher, type PublishEvents } from '../modules/events/publisher.js'
 import { createCorrelator, type Correlator } from '../modules/incidents/correlation.js'
 import { createServiceResolver, type ServiceResolver } from '../modules/services/resolver.js'
@@ -12,10 +14,11 @@ declare module 'fastify' {
     ruleCache: RuleCache
     correlator: Correlator
     publishEvents: PublishEvents
+    actions: ActionService
   }
 }
 
-/** The shared pieces of the detection path: name resolution, rule and incident caches, the event bus. */
+/** The shared pieces of detection and remediation: name resolution, caches, correlation, actions, events. */
 export default fp(
   async (app) => {
     const onCacheError = throttled((err: unknown) => app.log.warn({ err }, 'redis cache unavailable'))
@@ -30,8 +33,20 @@ export default fp(
       })
     )
     app.decorate('ruleCache', createRuleCache(app.db, app.invalidation))
-    app.decorate('correlator', createCorrelator({ db: app.db, redis: app.redis, onCacheError }))
     app.decorate('publishEvents', createEventPublisher(app.redis, throttled((err) => app.log.warn({ err }, 'events not published'))))
+    app.decorate(
+      'actions',
+      createActionService({
+        db: app.db,
+        redis: app.redis,
+        publish: app.publishEvents,
+        dispatch: createDispatcher(app.db, app.queues.actions),
+        approvalTtlSeconds: app.config.actions.approvalTtlSeconds,
+        allowedHosts: app.config.webhookAllowedHosts,
+        onError: onCacheError
+      })
+    )
+    app.decorate('correlator', createCorrelator({ db: app.db, redis: app.redis, onCacheError, runbooks: app.actions }))
   },
-  { name: 'detection', dependencies: ['db', 'redis'] }
+  { name: 'detection', dependencies: ['db', 'redis', 'queues'] }
 )

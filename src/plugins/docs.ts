@@ -10,6 +10,8 @@ export const API_TAGS = [
   { name: 'services', description: 'Monitored services, their detection settings, baselines and anomalies' },
   { name: 'ingestion', description: 'Metric samples and external alerts from monitoring agents' },
   { name: 'incidents', description: 'Incident lifecycle' },
+  { name: 'runbooks', description: 'Remediation runbooks per service' },
+  { name: 'actions', description: 'Remediation actions: proposal, approval, execution, verification' },
   { name: 'suppression', description: 'Suppression rules' },
   { name: 'events', description: 'Server-sent event stream' },
   { name: 'audit', description: 'Audit trail' },

@@ -6,6 +6,8 @@ export const keys = {
   recentAnomalies: (serviceId: string) => `recent_anomalies:{${serviceId}}`,
   openIncident: (serviceId: string) => `incidents:{${serviceId}}`,
   events: (organizationId: string) => `events:${organizationId}`,
+  action: (actionId: string) => `action:${actionId}`,
+  pendingActions: (organizationId: string) => `actions:pending:${organizationId}`,
   serviceByName: (organizationId: string, name: string) => `service:${organizationId}:${name}`,
   ingestQuota: (organizationId: string, minute: number) => `ingest_quota:${organizationId}:${minute}`,
   apiKeyAuth: (sha256: string) => `auth:apikey:${sha256}`,
@@ -20,6 +22,7 @@ export const TTL = {
   anomalyWindowMs: 3_600_000,
   openIncidentSeconds: 24 * 3600,
   eventsMs: 3_600_000,
+  actionMirrorSeconds: 24 * 3600,
   serviceByNameSeconds: 300,
   ingestQuotaSeconds: 120
 } as const

@@ -21,7 +21,7 @@ const AlertBody = Type.Object(
 )
 
 export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const alerts = createAlertService({ db: app.db, resolver: app.serviceResolver, publish: app.publishEvents })
+  const alerts = createAlertService({ db: app.db, resolver: app.serviceResolver, publish: app.publishEvents, runbooks: app.actions })
 
   app.post(
     '/alerts',

@@ -6,6 +6,7 @@ import { actorRef, type ChangeContext } from '../../lib/context.js'
 import { recordAudit } from '../audit/repository.js'
 import type { AppEvent, PublishEvents } from '../events/publisher.js'
 import { presentIncident } from '../incidents/repository.js'
+import type { RunbookHook } from '../incidents/correlation.js'
 import type { ServiceResolver } from '../services/resolver.js'
 
 export interface AlertInput {
@@ -21,7 +22,7 @@ export interface AlertInput {
  * External alerts deduplicate by key within the organization: a trigger updates the open incident with
  * that key or opens one; a resolve closes it; a trigger after a resolve opens a new one.
  */
-export function createAlertService(deps: { db: Database; resolver: ServiceResolver; publish: PublishEvents }) {
+export function createAlertService(deps: { db: Database; resolver: ServiceResolver; publish: PublishEvents; runbooks?: RunbookHook }) {
   async function handle(ctx: ChangeContext, input: AlertInput, source: 'alert' | 'alertmanager' = 'alert') {
     const resolution = (await deps.resolver.resolve(ctx, [input.service])).get(input.service)!
     if ('rejected' in resolution) throw errors.planLimit(resolution.detail)
@@ -52,7 +53,7 @@ export function createAlertService(deps: { db: Database; resolver: ServiceResolv
           before: named(open, serviceName),
           after: named(resolved!, serviceName)
         })
-        return { incident: named(resolved!, serviceName), event: 'incident.resolved' as const }
+        return { incident: named(resolved!, serviceName), event: 'incident.resolved' as const, proposed: [] }
       }
 
       if (open) {
@@ -76,7 +77,8 @@ export function createAlertService(deps: { db: Database; resolver: ServiceResolv
           before: named(open, service.name),
           after: named(updated!, service.name)
         })
-        return { incident: named(updated!, service.name), event: 'incident.updated' as const }
+        const proposed = severity !== open.severity && deps.runbooks ? await deps.runbooks.proposeFromRunbooks(tx, ctx, updated!) : []
+        return { incident: named(updated!, service.name), event: 'incident.updated' as const, proposed }
       }
 
       const [opened] = await tx
@@ -100,12 +102,14 @@ export function createAlertService(deps: { db: Database; resolver: ServiceResolv
         resourceId: opened!.id,
         after: named(opened!, service.name)
       })
-      return { incident: named(opened!, service.name), event: 'incident.opened' as const }
+      const proposed = deps.runbooks ? await deps.runbooks.proposeFromRunbooks(tx, ctx, opened!) : []
+      return { incident: named(opened!, service.name), event: 'incident.opened' as const, proposed }
     })
 
     if (outcome) {
       const events: AppEvent[] = [{ type: outcome.event, data: outcome.incident }]
       await deps.publish(ctx.organizationId, events)
+      if (outcome.proposed.length > 0) await deps.runbooks!.settle(outcome.proposed)
     }
     return outcome?.incident ?? null
   }

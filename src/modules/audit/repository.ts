@@ -4,6 +4,8 @@ import { auditLog } from '../../db/schema/index.js'
 import type { ChangeContext } from '../../lib/context.js'
 
 export interface AuditEntry {
+  /** set by writers that may replay the entry (dead-letter queue): the same id never lands twice */
+  id?: string
   action: string
   resourceType: string
   resourceId: string
@@ -14,19 +16,23 @@ export interface AuditEntry {
 /** Appends audit rows with the change's transaction, so the change and its record commit together. */
 export async function recordAudit(exec: Executor, ctx: ChangeContext, ...entries: AuditEntry[]): Promise<void> {
   if (entries.length === 0) return
-  await exec.insert(auditLog).values(
-    entries.map((entry) => ({
-      organizationId: ctx.organizationId,
-      actorType: ctx.actor.type,
-      actorId: ctx.actor.id,
-      action: entry.action,
-      resourceType: entry.resourceType,
-      resourceId: entry.resourceId,
-      before: entry.before ?? null,
-      after: entry.after ?? null,
-      requestId: ctx.requestId ?? null
-    }))
-  )
+  await exec
+    .insert(auditLog)
+    .values(
+      entries.map((entry) => ({
+        ...(entry.id ? { id: entry.id } : {}),
+        organizationId: ctx.organizationId,
+        actorType: ctx.actor.type,
+        actorId: ctx.actor.id,
+        action: entry.action,
+        resourceType: entry.resourceType,
+        resourceId: entry.resourceId,
+        before: entry.before ?? null,
+        after: entry.after ?? null,
+        requestId: ctx.requestId ?? null
+      }))
+    )
+    .onConflictDoNothing({ target: auditLog.id })
 }
 
 export interface AuditFilter {

@@ -6,6 +6,7 @@ import type { Actor } from '../../lib/context.js'
 import { keys, TTL } from '../../redis/keys.js'
 import { recordAudit } from '../audit/repository.js'
 import type { AppEvent } from '../events/publisher.js'
+import type { ActionService } from '../actions/service.js'
 import type { ResolvedService } from '../services/resolver.js'
 import { presentIncident } from './repository.js'
 
@@ -24,6 +25,12 @@ export interface Correlation {
   events: AppEvent[]
 }
 
+/** What the correlator needs of remediation: runbooks propose actions when an incident opens or escalates. */
+export interface RunbookHook {
+  proposeFromRunbooks: ActionService['proposeFromRunbooks']
+  settle: ActionService['settle']
+}
+
 /** The detector acts on its own behalf; the request id ties its changes to the ingestion that caused them. */
 export const DETECTOR: Actor = { type: 'system', id: 'detector' }
 const NO_OPEN_INCIDENT = 'none'
@@ -38,7 +45,7 @@ const peakOf = (anomalies: DetectedAnomaly[], start: number | null) =>
  * concurrent batches converge on a single incident; `incidents:{serviceId}` only spares the lookup when
  * the cache knows there is nothing open and nothing to open.
  */
-export function createCorrelator(deps: { db: Database; redis: Redis; onCacheError: (err: unknown) => void }) {
+export function createCorrelator(deps: { db: Database; redis: Redis; onCacheError: (err: unknown) => void; runbooks?: RunbookHook }) {
   async function cachedOpenIncident(serviceId: string) {
     return deps.redis.get(keys.openIncident(serviceId)).catch((err) => {
       deps.onCacheError(err)
@@ -105,7 +112,8 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
             after: presentIncident({ ...updated!, service: service.name })
           })
         }
-        return { row: updated!, created: false, event: material ? ('incident.updated' as const) : null }
+        const proposed = nextSeverity !== open.severity && deps.runbooks ? await deps.runbooks.proposeFromRunbooks(tx, ctx, updated!) : []
+        return { row: updated!, created: false, event: material ? ('incident.updated' as const) : null, proposed }
       }
       if (!triggered) return null
 
@@ -144,7 +152,8 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
           before: presentIncident({ ...recent, service: service.name }),
           after: presentIncident({ ...reopened!, service: service.name })
         })
-        return { row: reopened!, created: false, event: 'incident.opened' as const }
+        const proposed = deps.runbooks ? await deps.runbooks.proposeFromRunbooks(tx, ctx, reopened!) : []
+        return { row: reopened!, created: false, event: 'incident.opened' as const, proposed }
       }
 
       const [opened] = await tx
@@ -168,11 +177,13 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
         resourceId: opened!.id,
         after: presentIncident({ ...opened!, service: service.name })
       })
-      return { row: opened!, created: true, event: 'incident.opened' as const }
+      const proposed = deps.runbooks ? await deps.runbooks.proposeFromRunbooks(tx, ctx, opened!) : []
+      return { row: opened!, created: true, event: 'incident.opened' as const, proposed }
     })
 
     await remember(service.id, outcome?.row.id ?? null)
     if (!outcome) return null
+    if (outcome.proposed.length > 0) await deps.runbooks!.settle(outcome.proposed)
     const incident = presentIncident({ ...outcome.row, service: service.name })
     return {
       incident,

@@ -1,0 +1,25 @@
+import type { Redis } from 'ioredis'
+import { keys, TTL } from '../../redis/keys.js'
+import type { ActionRow } from './repository.js'
+
+/**
+ * The `action:<id>` workflow mirror and the organization's pending list in the state Redis. They are
+ * caches for dashboards and quick looks: Postgres decides everything, so a failure here is only reported.
+ */
+export async function mirrorAction(redis: Redis, action: ActionRow, onError: (err: unknown) => void) {
+  const pipeline = redis.pipeline()
+  pipeline
+    .hset(keys.action(action.id), {
+      status: action.status,
+      incidentId: action.incidentId,
+      serviceId: action.serviceId,
+      attempts: action.attempts,
+      updatedAt: action.updatedAt.toISOString()
+    })
+    .expire(keys.action(action.id), TTL.actionMirrorSeconds)
+  const pending = keys.pendingActions(action.organizationId)
+  if (action.status === 'pending_approval') pipeline.zadd(pending, action.expiresAt.getTime(), action.id)
+  else pipeline.zrem(pending, action.id)
+  pipeline.expire(pending, TTL.actionMirrorSeconds)
+  await pipeline.exec().catch(onError)
+}

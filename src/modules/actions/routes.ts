@@ -1,0 +1,139 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { eq } from 'drizzle-orm'
+import Type from 'typebox'
+import { ACTION_STATUSES, organizations } from '../../db/schema/index.js'
+import { errors, problemResponses } from '../../errors.js'
+import { changeContext } from '../../lib/context.js'
+import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
+import { IdParams, Uuid } from '../../lib/schemas.js'
+import { ActionParamsSchema, ActionTypeSchema } from './params.js'
+import { findAction, listActions } from './repository.js'
+import { ActionSchema, presentAction } from './schemas.js'
+
+const ProposeBody = Type.Object(
+  { type: ActionTypeSchema, params: ActionParamsSchema, reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) },
+  { additionalProperties: false }
+)
+const RejectBody = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false })
+const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 64 })),
+    status: Type.Optional(Type.Enum(ACTION_STATUSES)),
+    incidentId: Type.Optional(Uuid)
+  },
+  { additionalProperties: false }
+)
+
+export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const tags = ['actions']
+
+  app.post(
+    '/incidents/:id/actions',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        tags,
+        operationId: 'proposeAction',
+        summary: 'Propose a remediation action on an incident; it waits for approval',
+        description: 'Webhook params: {url, method?, headers?, body?}; the URL host must be in WEBHOOK_ALLOWED_HOSTS (400 otherwise).',
+        params: IdParams,
+        body: ProposeBody,
+        response: { 201: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
+      }
+    },
+    async (request, reply) =>
+      reply.code(201).send(presentAction(await app.actions.propose(changeContext(request), request.params.id, request.body)))
+  )
+
+  app.get(
+    '/actions',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags,
+        operationId: 'listActions',
+        summary: 'List actions, newest first',
+        querystring: ListQuery,
+        response: { 200: Page(ActionSchema), ...problemResponses(400, 401, 429) }
+      }
+    },
+    async (request) => {
+      const { limit, cursor, status, incidentId } = request.query
+      const rows = await listActions(app.db, request.principal.organizationId, { status, incidentId, after: decodeCursor(cursor), limit: limit + 1 })
+      return toPage(rows, limit, presentAction)
+    }
+  )
+
+  app.get(
+    '/actions/:id',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags,
+        operationId: 'getAction',
+        summary: 'Get an action',
+        params: IdParams,
+        response: { 200: ActionSchema, ...problemResponses(400, 401, 404, 429) }
+      }
+    },
+    async (request) => {
+      const row = await findAction(app.db, request.principal.organizationId, request.params.id)
+      if (!row) throw errors.notFound('action')
+      return presentAction(row)
+    }
+  )
+
+  app.post(
+    '/actions/:id/approve',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        tags,
+        operationId: 'approveAction',
+        summary: 'Approve a pending action: committed first, then queued for execution',
+        description: 'Answers the action as approved, or queued when the queue took it at once (otherwise the reconciler dispatches it within seconds). Expired or not pending → 409.',
+        params: IdParams,
+        response: { 200: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
+      }
+    },
+    async (request) => presentAction(await app.actions.approve(changeContext(request), request.params.id))
+  )
+
+  app.post(
+    '/actions/:id/reject',
+    {
+      config: { minRole: 'operator' },
+      schema: {
+        tags,
+        operationId: 'rejectAction',
+        summary: 'Reject a pending action',
+        params: IdParams,
+        body: RejectBody,
+        response: { 200: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
+      }
+    },
+    async (request) => presentAction(await app.actions.reject(changeContext(request), request.params.id, request.body.reason))
+  )
+
+  app.get(
+    '/webhook-secret',
+    {
+      config: { minRole: 'admin' },
+      schema: {
+        tags,
+        operationId: 'getWebhookSecret',
+        summary: "The organization's webhook signing secret (X-Autopilot-Signature: sha256=HMAC of the raw body)",
+        response: { 200: Type.Object({ secret: Type.String() }), ...problemResponses(401, 403, 429) }
+      }
+    },
+    async (request) => {
+      const [org] = await app.db
+        .select({ secret: organizations.webhookSecret })
+        .from(organizations)
+        .where(eq(organizations.id, request.principal.organizationId))
+      if (!org) throw errors.notFound('organization')
+      return { secret: org.secret }
+    }
+  )
+}
