@@ -1,22 +1,28 @@
-import { Worker, type Processor, type Queue } from 'bullmq'
+import { DelayedError, Worker, type Processor, type Queue } from 'bullmq'
 import closeWithGrace from 'close-with-grace'
 import pino, { type Logger } from 'pino'
 import { loadConfigOrExit, type Config } from './config.js'
 import { createDb } from './db/client.js'
+import { createDispatcher } from './jobs/dispatch.js'
+import { startReplayer } from './jobs/dlq.js'
+import { createActionRunner } from './jobs/execute-action.js'
 import { purgeExpired } from './jobs/maintenance.js'
 import { createQueue, JOB_RETENTION, type QueueName } from './jobs/queues.js'
 import { isMain } from './lib/is-main.js'
 import { throttled } from './lib/throttle.js'
+import { expirePendingActions, flagAbandonedRuns, reconcileDispatch, verifySucceededActions } from './modules/actions/sweeps.js'
 import { createEventPublisher } from './modules/events/publisher.js'
 import { resolveQuietIncidents } from './modules/incidents/auto-resolve.js'
 import { createCorrelator } from './modules/incidents/correlation.js'
 import { connectLeniently, createRedis } from './redis/client.js'
 
 const PURGE_EVERY_MS = 10 * 60_000
+const ACTION_CONCURRENCY = 5
+const BUSY_RETRY_MS = 1000
 
-/** Starts the BullMQ workers and their schedules; returns a function that stops them gracefully. */
+/** Starts the BullMQ workers, their schedules and the audit replayer; returns a graceful stop. */
 export async function startWorker(config: Config, logger: Logger = pino({ level: config.logLevel, name: 'worker' })) {
-  const { db, pool } = createDb(config.databaseUrl, { applicationName: 'autopilot-worker', max: 5 })
+  const { db, pool } = createDb(config.databaseUrl, { applicationName: 'autopilot-worker', max: 10 })
   // Workers block on Redis: they need maxRetriesPerRequest null and an offline queue (BullMQ's requirement).
   const connection = createRedis(config.queueRedisUrl, 'queue', config.redisCommandTimeoutMs, {
     lazyConnect: false,
@@ -25,11 +31,27 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     commandTimeout: undefined
   })
   connection.on('error', throttled((err: Error) => logger.warn({ err: err.message }, 'queue redis connection problem')))
+  const replayConnection = connection.duplicate()
+  replayConnection.on('error', () => {})
   const state = createRedis(config.redisUrl, 'state', config.redisCommandTimeoutMs)
   await connectLeniently(state, throttled((err: Error) => logger.warn({ err: err.message }, 'state redis connection problem')))
-  const onCacheError = throttled((err: unknown) => logger.warn({ err }, 'state redis unavailable'))
-  const correlator = createCorrelator({ db, redis: state, onCacheError })
-  const publish = createEventPublisher(state, onCacheError)
+  const onError = throttled((err: unknown) => logger.warn({ err }, 'state redis unavailable'))
+  const correlator = createCorrelator({ db, redis: state, onCacheError: onError })
+  const publish = createEventPublisher(state, onError)
+
+  const actionsQueue = createQueue('actions', connection, config.queuePrefix)
+  const dispatch = createDispatcher(db, actionsQueue)
+  const runner = createActionRunner({ db, queueRedis: connection, publish, config, log: logger })
+  const sweepDeps = { db, redis: state, publish, onError }
+
+  /** Each timer on its own: one failing (say Redis down for verification) does not stop the others. */
+  const timers: [string, () => Promise<number>][] = [
+    ['auto-resolved incidents', () => resolveQuietIncidents({ db, correlator, publish })],
+    ['expired actions', () => expirePendingActions(sweepDeps)],
+    ['abandoned runs flagged needs_review', () => flagAbandonedRuns(sweepDeps)],
+    ['verified actions', () => verifySucceededActions({ ...sweepDeps, correlator, windowSeconds: config.actions.verificationWindowSeconds })],
+    ['dispatched actions', () => reconcileDispatch({ db, dispatch, queue: actionsQueue })]
+  ]
 
   const schedules: { queue: QueueName; every: number; processor: Processor }[] = [
     {
@@ -45,30 +67,57 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
       queue: 'timers',
       every: config.sweepIntervalMs,
       processor: async () => {
-        const resolved = await resolveQuietIncidents({ db, correlator, publish })
-        if (resolved > 0) logger.info({ resolved }, 'auto-resolved quiet incidents')
-        return { resolved }
+        const done: Record<string, number | string> = {}
+        for (const [name, timer] of timers) {
+          try {
+            const count = await timer()
+            if (count > 0) done[name] = count
+          } catch (err) {
+            done[name] = `failed: ${String(err)}`
+          }
+        }
+        if (Object.keys(done).length > 0) logger.info(done, 'timers')
+        return done
       }
     }
   ]
 
-  const queues: Queue[] = []
+  const queues: Queue[] = [actionsQueue]
   const workers: Worker[] = []
   for (const { queue: name, every, processor } of schedules) {
     const queue = createQueue(name, connection, config.queuePrefix)
     await queue.upsertJobScheduler(name, { every }, { name, opts: JOB_RETENTION })
     queues.push(queue)
-    const worker = new Worker(name, processor, { connection, prefix: config.queuePrefix, concurrency: 1 })
-    worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: name }, 'worker error')))
-    worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: name, err: err.message }, 'job failed'))
-    workers.push(worker)
+    workers.push(new Worker(name, processor, { connection, prefix: config.queuePrefix, concurrency: 1 }))
   }
+  workers.push(
+    new Worker<{ actionId: string }>(
+      'actions',
+      async (job, token) => {
+        const result = await runner.run(job.data.actionId)
+        if (result === 'busy') {
+          // Another action of this service is running: come back shortly (not a failed attempt).
+          await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token)
+          throw new DelayedError()
+        }
+        return result
+      },
+      { connection, prefix: config.queuePrefix, concurrency: ACTION_CONCURRENCY }
+    )
+  )
+  for (const worker of workers) {
+    worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: worker.name }, 'worker error')))
+    worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: worker.name, err: err.message }, 'job failed'))
+  }
+  const stopReplayer = startReplayer({ db, redis: replayConnection, log: logger, consumer: `worker-${process.pid}` })
   logger.info({ prefix: config.queuePrefix }, 'worker started')
 
   return async function stop() {
+    // Running jobs finish (worker.close waits for them); nothing new starts.
     await Promise.all(workers.map((worker) => worker.close()))
+    await stopReplayer()
     await Promise.all(queues.map((queue) => queue.close()))
-    await Promise.all([connection, state].map((client) => client.quit().catch(() => client.disconnect())))
+    await Promise.all([connection, replayConnection, state].map((client) => client.quit().catch(() => client.disconnect())))
     await pool.end()
   }
 }
@@ -77,7 +126,7 @@ if (isMain(import.meta.url)) {
   const config = loadConfigOrExit()
   const logger = pino({ level: config.logLevel, name: 'worker' })
   const stop = await startWorker(config, logger)
-  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'worker shutting down after an error')
     else logger.info({ signal }, 'worker shutting down')
     await stop()

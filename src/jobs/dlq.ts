@@ -1,0 +1,113 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Database } from '../db/client.js'
+import { actions } from '../db/schema/index.js'
+import { recordAudit, type AuditEntry } from '../modules/audit/repository.js'
+import type { ChangeContext } from '../lib/context.js'
+
+export const DLQ_STREAM = 'audit:dlq'
+export const DEAD_LETTER_STREAM = 'audit:dead-letter'
+const GROUP = 'replayers'
+
+/** A write that Postgres refused and that must not be lost: an action outcome with its audit row. */
+export interface DeferredOutcome {
+  kind: 'action_outcome'
+  organizationId: string
+  actionId: string
+  set: { status: 'succeeded' | 'failed'; result: Record<string, unknown> | null; error: string | null; attempts: number; finishedAt: string }
+  ctx: ChangeContext
+  audit: AuditEntry & { id: string }
+}
+
+/** Applies a deferred outcome; idempotent (guarded update, audit row with a fixed id). */
+export async function applyOutcome(db: Database, entry: DeferredOutcome) {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(actions)
+      .set({
+        status: entry.set.status,
+        result: entry.set.result,
+        error: entry.set.error,
+        attempts: entry.set.attempts,
+        finishedAt: new Date(entry.set.finishedAt),
+        leaseExpiresAt: null,
+        verificationState: entry.set.status === 'succeeded' ? 'pending' : 'skipped',
+        updatedAt: new Date()
+      })
+      // A lease that ran out while Postgres was away made it needs_review: the outcome is known after all.
+      .where(and(eq(actions.id, entry.actionId), inArray(actions.status, ['running', 'needs_review'])))
+    await recordAudit(tx, entry.ctx, entry.audit)
+  })
+}
+
+/** Parks a write on the queue Redis (AOF, noeviction) for the replayer. */
+export async function deferOutcome(queueRedis: Redis, entry: DeferredOutcome) {
+  await queueRedis.xadd(DLQ_STREAM, '*', 'entry', JSON.stringify(entry))
+}
+
+/**
+ * Replays `audit:dlq` into Postgres: a consumer group, so several workers share the stream; an entry is
+ * deleted only after Postgres confirmed the write; entries a dead consumer left pending are taken over
+ * with XAUTOCLAIM; after `maxDeliveries` attempts an entry moves to `audit:dead-letter` for a person.
+ */
+export function startReplayer(deps: { db: Database; redis: Redis; log: Logger; consumer: string; maxDeliveries?: number; idleMs?: number }) {
+  const maxDeliveries = deps.maxDeliveries ?? 20
+  const idleMs = deps.idleMs ?? 2000
+  let running = true
+  let failures = 0
+
+  async function ensureGroup() {
+    await deps.redis.xgroup('CREATE', DLQ_STREAM, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+      if (!err.message.includes('BUSYGROUP')) throw err
+    })
+  }
+
+  async function handle(id: string, fields: string[]) {
+    const raw = fields[fields.indexOf('entry') + 1]
+    try {
+      await applyOutcome(deps.db, JSON.parse(raw!) as DeferredOutcome)
+      await deps.redis.multi().xack(DLQ_STREAM, GROUP, id).xdel(DLQ_STREAM, id).exec()
+      failures = 0
+    } catch (err) {
+      failures++
+      const [pending] = (await deps.redis.xpending(DLQ_STREAM, GROUP, id, id, 1)) as [string, string, number, number][]
+      const deliveries = pending?.[3] ?? 0
+      if (deliveries >= maxDeliveries) {
+        await deps.redis
+          .multi()
+          .xadd(DEAD_LETTER_STREAM, '*', 'entry', raw ?? '', 'error', String(err), 'from', id)
+          .xack(DLQ_STREAM, GROUP, id)
+          .xdel(DLQ_STREAM, id)
+          .exec()
+        deps.log.error({ id, err: String(err) }, 'dead-lettered a deferred write after repeated failures')
+      }
+    }
+  }
+
+  const done = (async () => {
+    while (running) {
+      try {
+        await ensureGroup()
+        // Entries left pending (by a crashed worker, or a failed replay) come back after idleMs.
+        const [, claimed] = (await deps.redis.xautoclaim(DLQ_STREAM, GROUP, deps.consumer, idleMs, '0-0', 'COUNT', 50)) as [string, [string, string[]][]]
+        for (const [id, fields] of claimed) if (fields) await handle(id, fields)
+        const fresh = (await deps.redis.xreadgroup('GROUP', GROUP, deps.consumer, 'COUNT', 50, 'BLOCK', 1000, 'STREAMS', DLQ_STREAM, '>')) as
+          | [string, [string, string[]][]][]
+          | null
+        for (const [, entries] of fresh ?? []) for (const [id, fields] of entries) await handle(id, fields)
+      } catch (err) {
+        failures++
+        deps.log.warn({ err: String(err) }, 'audit replayer could not read the dead-letter queue')
+      }
+      // Back off while Postgres (or Redis) keeps refusing: 0.5s, 1s, 2s … up to 30s.
+      if (failures > 0 && running) await sleep(Math.min(500 * 2 ** Math.min(failures - 1, 6), 30_000))
+    }
+  })()
+
+  return async function stop() {
+    running = false
+    await done
+  }
+}

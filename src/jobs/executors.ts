@@ -1,0 +1,65 @@
+import { createHmac } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { hostAllowed, type WebhookParams } from '../modules/actions/params.js'
+
+export interface Outcome {
+  status: 'succeeded' | 'failed'
+  result: Record<string, unknown> | null
+  error: string | null
+  attempts: number
+}
+
+export interface WebhookOptions {
+  actionId: string
+  secret: string
+  allowedHosts: string[]
+  timeoutMs: number
+  maxAttempts: number
+  /** before each attempt: renews the lease; false means the action is no longer ours to run */
+  beforeAttempt: (attempt: number) => Promise<boolean>
+}
+
+const RESPONSE_SNIPPET = 2048
+
+export const signBody = (secret: string, body: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+
+/**
+ * Calls a webhook: signed body, bounded time per attempt, 5xx and network errors retried with exponential
+ * backoff, any other non-2xx final (redirects are not followed: they could leave the allow-list).
+ */
+export async function callWebhook(params: WebhookParams, options: WebhookOptions): Promise<Outcome> {
+  if (!hostAllowed(params.url, options.allowedHosts)) {
+    return { status: 'failed', result: null, error: 'webhook host is no longer in WEBHOOK_ALLOWED_HOSTS', attempts: 0 }
+  }
+  const body = JSON.stringify(params.body ?? { actionId: options.actionId })
+  const headers = {
+    ...params.headers,
+    'content-type': 'application/json',
+    'x-autopilot-signature': signBody(options.secret, body),
+    'x-autopilot-action-id': options.actionId
+  }
+  let lastError = 'not attempted'
+  for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
+    if (!(await options.beforeAttempt(attempt))) {
+      return { status: 'failed', result: null, error: 'the action lost its lease before the call', attempts: attempt - 1 }
+    }
+    try {
+      const response = await fetch(params.url, {
+        method: params.method ?? 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.timeoutMs)
+      })
+      const text = (await response.text()).slice(0, RESPONSE_SNIPPET)
+      const result = { httpStatus: response.status, response: text, attempts: attempt }
+      if (response.status >= 200 && response.status < 300) return { status: 'succeeded', result, error: null, attempts: attempt }
+      if (response.status < 500) return { status: 'failed', result, error: `webhook answered HTTP ${response.status}`, attempts: attempt }
+      lastError = `webhook answered HTTP ${response.status}`
+    } catch (err) {
+      lastError = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${options.timeoutMs}ms` : `request failed: ${String(err)}`
+    }
+    if (attempt < options.maxAttempts) await sleep(Math.min(250 * 2 ** (attempt - 1), 10_000) * (0.75 + Math.random() / 2))
+  }
+  return { status: 'failed', result: null, error: `${lastError} (after ${options.maxAttempts} attempts)`, attempts: options.maxAttempts }
+}
