@@ -84,12 +84,19 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
 
   const queues: Queue[] = [actionsQueue]
   const workers: Worker[] = []
+  const scheduled: [Queue, number][] = []
   for (const { queue: name, every, processor } of schedules) {
     const queue = createQueue(name, connection, config.queuePrefix)
-    await queue.upsertJobScheduler(name, { every }, { name, opts: JOB_RETENTION })
+    scheduled.push([queue, every])
     queues.push(queue)
     workers.push(new Worker(name, processor, { connection, prefix: config.queuePrefix, concurrency: 1 }))
   }
+  // Schedulers live in the queue Redis: (re)create them at start and whenever it comes back, since it
+  // may come back empty. Upserting is idempotent.
+  const schedule = () =>
+    Promise.all(scheduled.map(([queue, every]) => queue.upsertJobScheduler(queue.name, { every }, { name: queue.name, opts: JOB_RETENTION })))
+  await schedule()
+  connection.on('ready', () => void schedule().catch((err) => logger.warn({ err: String(err) }, 'schedulers not restored yet')))
   workers.push(
     new Worker<{ actionId: string }>(
       'actions',

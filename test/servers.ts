@@ -19,6 +19,12 @@ export async function startRedis() {
   function launch() {
     return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   }
+  async function kill() {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
   const url = `redis://127.0.0.1:${port}/0`
   async function ready() {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
@@ -44,16 +50,12 @@ export async function startRedis() {
       await client.flushall()
       client.disconnect()
     },
+    /** Kills it (if running) and starts it again, empty. */
     async restart() {
-      child.kill('SIGKILL')
-      await new Promise((resolve) => child.once('exit', resolve))
+      await kill()
       child = launch()
       await ready()
     },
-    async stop() {
-      if (child.exitCode !== null) return
-      child.kill('SIGKILL')
-      await new Promise((resolve) => child.once('exit', resolve))
-    }
+    stop: kill
   }
 }

@@ -2,6 +2,10 @@ import type { Queue } from 'bullmq'
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { actions } from '../db/schema/index.js'
+import { withTimeout } from '../lib/timeout.js'
+
+/** An approval answers promptly even when the queue Redis hangs; the reconciler sends the job later. */
+const ADD_TIMEOUT_MS = 1000
 
 export interface ExecuteActionJob {
   actionId: string
@@ -17,7 +21,7 @@ export function createDispatcher(db: Database, queue: Queue<ExecuteActionJob>) {
     const sent: string[] = []
     for (const actionId of actionIds) {
       try {
-        await queue.add('execute', { actionId }, { jobId: actionId })
+        await withTimeout(queue.add('execute', { actionId }, { jobId: actionId }), ADD_TIMEOUT_MS, 'the queue')
         sent.push(actionId)
       } catch {
         break // the queue Redis is unavailable: the rest waits for the reconciler too

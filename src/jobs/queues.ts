@@ -16,10 +16,12 @@ export const JOB_RETENTION = {
   removeOnFail: { age: 7 * 86_400, count: 5000 }
 } as const
 
-export function createQueue<N extends QueueName>(name: N, connection: ConnectionOptions, prefix: string) {
+/** `failFast`: for producers serving HTTP requests, which must not wait for a Redis that is down. */
+export function createQueue<N extends QueueName>(name: N, connection: ConnectionOptions, prefix: string, failFast = false) {
   return new Queue<QueuePayloads[N], unknown, string>(name, {
     connection,
     prefix,
+    skipWaitingForReady: failFast,
     defaultJobOptions: { ...JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 1000 } }
   })
 }

@@ -11,7 +11,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app, opts: { prefix: string }) => {
-    const queues = Object.fromEntries(QUEUE_NAMES.map((name) => [name, createQueue(name, app.queueRedis, opts.prefix)]))
+    const queues = Object.fromEntries(QUEUE_NAMES.map((name) => [name, createQueue(name, app.queueRedis, opts.prefix, true)]))
     for (const queue of Object.values(queues)) queue.on('error', () => {})
     app.decorate('queues', queues as FastifyInstanceQueues)
     app.addHook('onClose', async () => {

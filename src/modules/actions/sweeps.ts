@@ -16,6 +16,8 @@ import type { ActionRow } from './repository.js'
 import { presentAction } from './schemas.js'
 
 const BATCH = 200
+/** A queued action's job is looked for only after this long (it was added before the row said queued). */
+const QUEUED_GRACE_MS = 2000
 const TIMER: Actor = { type: 'system', id: 'timer' }
 const VERIFIER: Actor = { type: 'system', id: 'verifier' }
 
@@ -93,7 +95,7 @@ export async function reconcileDispatch(deps: { db: Database; dispatch: Dispatch
   const queued = await deps.db
     .select({ id: actions.id })
     .from(actions)
-    .where(and(eq(actions.status, 'queued'), lte(actions.dispatchedAt, new Date(Date.now() - 10_000))))
+    .where(and(eq(actions.status, 'queued'), lte(actions.dispatchedAt, new Date(Date.now() - QUEUED_GRACE_MS))))
     .orderBy(asc(actions.id))
     .limit(BATCH)
   for (const { id } of queued) {
