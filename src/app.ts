@@ -24,6 +24,7 @@ import detectionPlugin from './plugins/detection.js'
 import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
 import { registerCredentialRateLimit, registerIpRateLimit } from './plugins/rate-limit.js'
+import { registerQueueDashboard } from './plugins/queue-dashboard.js'
 import queuesPlugin from './plugins/queues.js'
 import redisPlugin from './plugins/redis.js'
 import { installValidators } from './plugins/validation.js'
@@ -60,6 +61,7 @@ export const autopilot = fp<{ config: Config }>(
     })
 
     await app.register(healthRoutes)
+    await registerQueueDashboard(app)
 
     await app.register(
       async (publicApi) => {

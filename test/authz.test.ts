@@ -40,7 +40,17 @@ const ROUTES: { method: string; url: string; minRole: Role }[] = [
   { method: 'GET', url: '/v1/api-keys', minRole: 'admin' },
   { method: 'DELETE', url: `/v1/api-keys/${id}`, minRole: 'admin' },
   { method: 'GET', url: '/v1/audit', minRole: 'admin' },
-  { method: 'PUT', url: '/v1/subscription', minRole: 'owner' }
+  { method: 'PUT', url: '/v1/subscription', minRole: 'owner' },
+  { method: 'GET', url: '/v1/actions', minRole: 'agent' },
+  { method: 'GET', url: `/v1/actions/${id}`, minRole: 'agent' },
+  { method: 'POST', url: `/v1/incidents/${id}/actions`, minRole: 'operator' },
+  { method: 'POST', url: `/v1/actions/${id}/approve`, minRole: 'operator' },
+  { method: 'POST', url: `/v1/actions/${id}/reject`, minRole: 'operator' },
+  { method: 'POST', url: `/v1/services/${id}/runbooks`, minRole: 'admin' },
+  { method: 'GET', url: `/v1/services/${id}/runbooks`, minRole: 'admin' },
+  { method: 'GET', url: `/v1/services/${id}/runbooks/${id}`, minRole: 'admin' },
+  { method: 'DELETE', url: `/v1/services/${id}/runbooks/${id}`, minRole: 'admin' },
+  { method: 'GET', url: '/v1/webhook-secret', minRole: 'admin' }
 ]
 const RANK: Role[] = ['agent', 'operator', 'admin', 'owner']
 
@@ -67,6 +77,15 @@ describe('authentication and roles', () => {
         }
       }
     }
+  })
+
+  it('the queue dashboard answers admins only', async () => {
+    const get = (token?: string) => call(ctx.app, token, { method: 'GET', url: '/admin/queues/api/queues' })
+    expectProblem(await get(), 401, 'unauthorized')
+    expectProblem(await get(tokens.operator), 403, 'forbidden')
+    const ok = await get(tokens.admin)
+    expect(ok.statusCode).toBe(200)
+    expect(ok.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['actions', 'maintenance', 'timers'])
   })
 
   it('an agent API key can read but not change', async () => {

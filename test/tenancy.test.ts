@@ -35,7 +35,10 @@ describe('tenant isolation', () => {
       { method: 'POST', url: `/v1/incidents/${ids.incident}/acknowledge` },
       { method: 'POST', url: `/v1/incidents/${ids.incident}/resolve`, payload: {} },
       { method: 'DELETE', url: `/v1/api-keys/${ids.apiKey}` },
-      { method: 'DELETE', url: `/v1/suppression-rules/${ids.rule}` }
+      { method: 'DELETE', url: `/v1/suppression-rules/${ids.rule}` },
+      { method: 'GET', url: `/v1/services/${ids.service}/runbooks` },
+      { method: 'POST', url: `/v1/services/${ids.service}/runbooks`, payload: { name: 'x', match: {}, action: { type: 'dry_run', params: {} } } },
+      { method: 'POST', url: `/v1/incidents/${ids.incident}/actions`, payload: { type: 'dry_run', params: {} } }
     ] as const
     for (const route of routes) {
       expectProblem(await call(ctx.app, b.token, route), 404, 'not_found')
