@@ -109,7 +109,9 @@ describe('suppression during detection', () => {
     expect(outside.anomalies[0]).toMatchObject({ suppressed: false })
 
     await rule({ service: 'cron-jobs', startsAt: now - 60_000, endsAt: now + 86_400_000, schedule: around, reason: 'nightly batch' })
-    const inside = (await ingest([{ service: 'cron-jobs', metric: 'latency', value: 5000 }])).json()
+    const insideRes = await ingest([{ service: 'cron-jobs', metric: 'latency', value: 5000 }])
+    expect(insideRes.statusCode, insideRes.body).toBe(202)
+    const inside = insideRes.json()
     expect(inside.anomalies[0]).toMatchObject({ suppressed: true })
   })
 

@@ -14,7 +14,7 @@ export function useApp(overrides: Record<string, string> = {}) {
   const holder = {} as { app: FastifyInstance; config: Config }
   beforeAll(async () => {
     holder.config = testConfig(overrides)
-    holder.app = await buildApp(holder.config, { logger: false })
+    holder.app = await buildApp(holder.config, process.env.TEST_LOGS ? { logger: { level: 'error' } } : { logger: false })
     await holder.app.ready()
   })
   afterAll(async () => {

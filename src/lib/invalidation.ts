@@ -41,3 +41,19 @@ export function createInvalidationBus(redis: Redis, subscriber: Redis, onError: 
   }
 }
 export type InvalidationBus = ReturnType<typeof createInvalidationBus>
+
+/**
+ * `cache.fetch` for caches with a fetchMethod: an invalidation that lands while a fetch is in flight
+ * aborts it (lru-cache rejects with "deleted"), which only means "read it again".
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export async function fetchFresh<V extends {}>(cache: LRUCache<string, V, unknown>, key: string): Promise<V | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await cache.fetch(key)
+    } catch (err) {
+      const aborted = err instanceof Error && ['deleted', 'evicted', 'replaced'].includes(err.message)
+      if (!aborted || attempt >= 3) throw err
+    }
+  }
+}
