@@ -23,8 +23,10 @@ import dbPlugin from './plugins/db.js'
 import detectionPlugin from './plugins/detection.js'
 import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
+import { registerIdempotency } from './plugins/idempotency.js'
 import { registerCredentialRateLimit, registerIpRateLimit } from './plugins/rate-limit.js'
 import { registerQueueDashboard } from './plugins/queue-dashboard.js'
+import metricsPlugin from './plugins/metrics.js'
 import queuesPlugin from './plugins/queues.js'
 import redisPlugin from './plugins/redis.js'
 import { installValidators } from './plugins/validation.js'
@@ -61,6 +63,7 @@ export const autopilot = fp<{ config: Config }>(
     })
 
     await app.register(healthRoutes)
+    await app.register(metricsPlugin)
     await registerQueueDashboard(app)
 
     await app.register(
@@ -81,6 +84,7 @@ export const autopilot = fp<{ config: Config }>(
         api.addHook('onRequest', api.authenticate)
         await registerCredentialRateLimit(api)
         api.addHook('preValidation', authorize)
+        await registerIdempotency(api)
         const features = [
           meRoutes,
           userRoutes,

@@ -31,7 +31,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/incidents/:id/actions',
     {
-      config: { minRole: 'operator' },
+      config: { minRole: 'operator', idempotent: {} },
       schema: {
         tags,
         operationId: 'proposeAction',

@@ -26,7 +26,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/alerts',
     {
-      config: { minRole: 'agent' },
+      config: { minRole: 'agent', idempotent: {} },
       bodyLimit: 64 * 1024,
       schema: {
         tags: ['ingestion'],

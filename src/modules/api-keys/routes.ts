@@ -45,7 +45,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api-keys',
     {
-      config: { minRole: 'admin' },
+      config: { minRole: 'admin', idempotent: { redact: ['key'] } },
       schema: {
         tags,
         operationId: 'createApiKey',

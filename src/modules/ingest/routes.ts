@@ -19,7 +19,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/metrics',
     {
-      config: { minRole: 'agent' },
+      config: { minRole: 'agent', idempotent: {} },
       schema: {
         tags: ['ingestion'],
         operationId: 'ingestMetrics',
@@ -33,6 +33,10 @@ export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const plan = await app.plans.planOf(request.principal.organizationId)
       const result = await ingest.ingest(changeContext(request), plan, request.body.samples)
+      const { samplesIngested, anomalies } = app.metrics
+      samplesIngested.inc({ outcome: 'accepted' }, result.accepted)
+      if (result.rejected.length > 0) samplesIngested.inc({ outcome: 'rejected' }, result.rejected.length)
+      for (const a of result.anomalies) anomalies.inc({ severity: a.severity, suppressed: String(a.suppressed) })
       return reply.code(202).send(result)
     }
   )

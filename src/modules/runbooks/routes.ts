@@ -23,7 +23,7 @@ export const runbookRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/services/:id/runbooks',
     {
-      config: { minRole: 'admin' },
+      config: { minRole: 'admin', idempotent: {} },
       schema: {
         tags,
         operationId: 'createRunbook',

@@ -27,7 +27,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/services',
     {
-      config: { minRole: 'admin' },
+      config: { minRole: 'admin', idempotent: {} },
       schema: {
         tags,
         operationId: 'createService',

@@ -61,7 +61,7 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/suppression-rules',
     {
-      config: { minRole: 'operator' },
+      config: { minRole: 'operator', idempotent: {} },
       schema: {
         tags,
         operationId: 'createSuppressionRule',

@@ -17,7 +17,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/users',
     {
-      config: { minRole: 'admin' },
+      config: { minRole: 'admin', idempotent: {} },
       schema: {
         tags,
         operationId: 'createUser',

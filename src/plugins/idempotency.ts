@@ -1,0 +1,97 @@
+import { and, eq, lt } from 'drizzle-orm'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { idempotencyKeys } from '../db/schema/index.js'
+import { AppError, errors, problemResponses } from '../errors.js'
+import { sha256 } from '../lib/crypto.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** POSTs that create things honour Idempotency-Key; `redact` names response fields never stored. */
+    idempotent?: { redact?: string[] }
+  }
+  interface FastifyRequest {
+    idempotency?: { key: string; organizationId: string }
+  }
+}
+
+const RETENTION_MS = 24 * 3_600_000
+const KEY = /^[\x21-\x7e]{1,255}$/
+export const REDACTED = '[shown only in the first response]'
+
+/**
+ * Idempotency-Key on creating POSTs: the first request with a key is recorded (organization, key, request
+ * hash) before it runs; a repeat with the same body gets the first response again, a repeat while the
+ * first is still running gets 409, the same key with another body 422 `idempotency_mismatch`. Failures
+ * (5xx) release the key so the client can retry. Keys are kept 24h.
+ */
+export async function registerIdempotency(api: FastifyInstance) {
+  // Document the behaviour on every route that has it: the header, and the 409 and 422 it may answer.
+  api.addHook('onRoute', (route) => {
+    if (!route.config?.idempotent || !route.schema) return
+    const schema = route.schema as { description?: string; response?: Record<number, unknown> }
+    schema.response = { ...schema.response, ...problemResponses(409, 422) }
+    schema.description = `${schema.description ? `${schema.description} ` : ''}Honours an Idempotency-Key header (24h): a repeat returns the first response (header idempotent-replayed: true); the same key with another body → 422 idempotency_mismatch; while the first is in flight → 409.`
+  })
+  api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    const options = request.routeOptions.config.idempotent
+    const header = request.headers['idempotency-key']
+    if (!options || header === undefined) return
+    const key = Array.isArray(header) ? header[0]! : header
+    if (!KEY.test(key)) {
+      throw errors.validation('Idempotency-Key is invalid', [{ path: '/headers/idempotency-key', message: 'must be 1-255 visible ASCII characters' }])
+    }
+    const organizationId = request.principal.organizationId
+    const scope = `${request.method} ${request.routeOptions.url}`
+    const requestHash = sha256(`${scope}\n${request.url}\n${JSON.stringify(request.body ?? null)}`)
+    const now = new Date()
+    // An expired record no longer counts.
+    await api.db
+      .delete(idempotencyKeys)
+      .where(and(eq(idempotencyKeys.organizationId, organizationId), eq(idempotencyKeys.key, key), lt(idempotencyKeys.expiresAt, now)))
+    const [claimed] = await api.db
+      .insert(idempotencyKeys)
+      .values({ organizationId, key, scope, requestHash, expiresAt: new Date(now.getTime() + RETENTION_MS) })
+      .onConflictDoNothing()
+      .returning()
+    if (claimed) {
+      request.idempotency = { key, organizationId }
+      return
+    }
+    const [first] = await api.db
+      .select()
+      .from(idempotencyKeys)
+      .where(and(eq(idempotencyKeys.organizationId, organizationId), eq(idempotencyKeys.key, key)))
+    if (!first) throw errors.conflict('the Idempotency-Key was released while this request arrived; retry')
+    if (first.requestHash !== requestHash) {
+      throw new AppError(422, 'idempotency_mismatch', 'this Idempotency-Key was used with a different request')
+    }
+    if (first.status === 'in_progress') throw errors.conflict('a request with this Idempotency-Key is still in progress')
+    void reply.header('idempotent-replayed', 'true')
+    return reply.code(first.responseStatus!).send(first.responseBody)
+  })
+
+  api.addHook('onSend', async (request, reply, payload) => {
+    const claim = request.idempotency
+    if (!claim) return payload
+    const where = and(eq(idempotencyKeys.organizationId, claim.organizationId), eq(idempotencyKeys.key, claim.key))
+    if (reply.statusCode >= 500) {
+      await api.db.delete(idempotencyKeys).where(where)
+      return payload
+    }
+    const body = parseJson(payload)
+    for (const field of request.routeOptions.config.idempotent?.redact ?? []) {
+      if (body && typeof body === 'object' && field in body) (body as Record<string, unknown>)[field] = REDACTED
+    }
+    await api.db.update(idempotencyKeys).set({ status: 'completed', responseStatus: reply.statusCode, responseBody: body }).where(where)
+    return payload
+  })
+}
+
+function parseJson(payload: unknown): unknown {
+  if (typeof payload !== 'string' || payload.length === 0) return null
+  try {
+    return JSON.parse(payload)
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,97 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { DLQ_STREAM } from '../jobs/dlq.js'
+import { withTimeout } from '../lib/timeout.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: {
+      registry: Registry
+      samplesIngested: Counter<'outcome'>
+      anomalies: Counter<'severity' | 'suppressed'>
+    }
+  }
+}
+
+const PROBE_TIMEOUT_MS = 1000
+
+/**
+ * Prometheus metrics on a registry of the app's own (several apps may share a process in tests): HTTP
+ * latency by route, ingestion counters, and gauges read at scrape time from Postgres and Redis — open
+ * incidents, actions by status, queue depths, dead-letter depth, store availability.
+ */
+export default fp(
+  async (app: FastifyInstance) => {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    const http = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by route',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry]
+    })
+    const samplesIngested = new Counter({ name: 'autopilot_samples_ingested_total', help: 'Metric samples', labelNames: ['outcome'], registers: [registry] })
+    const anomalies = new Counter({ name: 'autopilot_anomalies_total', help: 'Anomalies detected', labelNames: ['severity', 'suppressed'], registers: [registry] })
+    const up = new Gauge({ name: 'autopilot_dependency_up', help: '1 when the dependency answered the scrape probe', labelNames: ['dependency'], registers: [registry] })
+    const openIncidents = new Gauge({ name: 'autopilot_incidents_open', help: 'Incidents not resolved', registers: [registry] })
+    const actionsByStatus = new Gauge({ name: 'autopilot_actions', help: 'Actions by status', labelNames: ['status'], registers: [registry] })
+    const queueDepth = new Gauge({ name: 'autopilot_queue_jobs', help: 'BullMQ jobs by queue and state', labelNames: ['queue', 'state'], registers: [registry] })
+    const dlqDepth = new Gauge({ name: 'autopilot_audit_dlq_entries', help: 'Deferred writes waiting in audit:dlq', registers: [registry] })
+
+    app.decorate('metrics', { registry, samplesIngested, anomalies })
+
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched'
+      http.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+    })
+
+    const probe = async (dependency: string, read: () => Promise<void>) => {
+      try {
+        await withTimeout(read(), PROBE_TIMEOUT_MS, dependency)
+        up.set({ dependency }, 1)
+      } catch {
+        up.set({ dependency }, 0)
+      }
+    }
+
+    async function refresh() {
+      await Promise.all([
+        probe('postgres', async () => {
+          const incidents = await app.pg.query<{ n: string }>("SELECT count(*) AS n FROM incidents WHERE status <> 'resolved'")
+          openIncidents.set(Number(incidents.rows[0]!.n))
+          const byStatus = await app.pg.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM actions GROUP BY status')
+          actionsByStatus.reset()
+          for (const row of byStatus.rows) actionsByStatus.set({ status: row.status }, Number(row.n))
+        }),
+        probe('redis', async () => void (await app.redis.ping())),
+        probe('queue_redis', async () => {
+          dlqDepth.set(await app.queueRedis.xlen(DLQ_STREAM))
+          for (const queue of Object.values(app.queues)) {
+            const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')
+            for (const [state, n] of Object.entries(counts)) queueDepth.set({ queue: queue.name, state }, n)
+          }
+        })
+      ])
+    }
+
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['health'],
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (bind to a private interface or protect in production)',
+          security: [],
+          response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } }
+        }
+      },
+      async (_request, reply) => {
+        await refresh()
+        return reply.type(registry.contentType).send(await registry.metrics())
+      }
+    )
+  },
+  { name: 'metrics', dependencies: ['db', 'redis', 'queues'] }
+)
