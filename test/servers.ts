@@ -56,6 +56,10 @@ export async function startRedis() {
       child = launch()
       await ready()
     },
-    stop: kill
+    stop: kill,
+    /** SIGSTOP freezes it (connections stay open, nothing answers); SIGCONT thaws it. */
+    signal(signal: NodeJS.Signals) {
+      child.kill(signal)
+    }
   }
 }
