@@ -110,6 +110,21 @@ export const autopilot = fp<{ config: Config }>(
   { name: 'autopilot' }
 )
 
+/**
+ * Graceful close under load: requests in flight when close starts still finish, but their keep-alive
+ * connections must not hold the server open (Node's server.close waits for every connection, and idle
+ * ones are only closed once). Responses sent while closing say `connection: close`.
+ */
+function drainOnClose(app: FastifyInstance) {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close')
+  })
+}
+
 export async function buildApp(config: Config, options: Pick<FastifyServerOptions, 'logger'> = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? {
@@ -134,6 +149,7 @@ export async function buildApp(config: Config, options: Pick<FastifyServerOption
     forceCloseConnections: 'idle',
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()
+  drainOnClose(app)
   await app.register(autopilot, { config })
   return app
 }

@@ -7,10 +7,12 @@ export async function startProcess(entry: 'src/server.ts' | 'src/worker.ts', env
   const port = await freePort()
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), ...env },
-    stdio: ['ignore', 'ignore', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
-  child.stderr!.on('data', (chunk) => (stderr += String(chunk)))
+  const collect = (chunk: Buffer) => (stderr = (stderr + String(chunk)).slice(-200_000))
+  child.stdout!.on('data', collect)
+  child.stderr!.on('data', collect)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = `http://127.0.0.1:${port}`
   if (entry === 'src/server.ts') {
@@ -24,6 +26,7 @@ export async function startProcess(entry: 'src/server.ts' | 'src/worker.ts', env
     url,
     child,
     exited,
+    /** the tail of everything the process printed (logs and errors) */
     stderr: () => stderr,
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)

@@ -1,0 +1,129 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { inArray } from 'drizzle-orm'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createDb } from '../../src/db/client.js'
+import { actions, incidents } from '../../src/db/schema/index.js'
+import { startReceiver } from '../receiver.js'
+import { startRedis } from '../servers.js'
+import { json, startProcess, tenant } from './processes.js'
+
+const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
+const { db, pool } = createDb(process.env.DATABASE_URL!)
+afterAll(() => pool.end())
+
+async function openIncident(url: string, key: string, token: string, service: string) {
+  await json(`${url}/v1/services`, { token, body: { name: service, detection: { minSamples: 5 } } })
+  const send = (value: number) => json(`${url}/v1/metrics`, { token: key, body: { samples: [{ service, metric: 'lat', value }] } })
+  for (let i = 0; i < 8; i++) await send(steady(i))
+  return (await send(900)).body.incidents[0].id as string
+}
+
+describe('SIGTERM during a load burst', () => {
+  it('exits 0, and every request that got a 2xx left its effect in Postgres', async () => {
+    const api = await startProcess('src/server.ts', { QUEUE_REDIS_URL: 'redis://127.0.0.1:6379/1', LOG_LEVEL: process.env.FAULT_LOG_LEVEL ?? 'warn' })
+    const { key } = await tenant(api.url)
+    const results: { status: number; id?: string }[] = []
+    let n = 0
+    const fire = async () => {
+      while (api.child.exitCode === null && n < 2000) {
+        const i = n++
+        const res = await json(`${api.url}/v1/alerts`, {
+          token: key,
+          body: { service: 'burst', dedupKey: `k-${i}`, action: 'trigger', title: `alert ${i}`, severity: 'warning' }
+        })
+        results.push({ status: res.status, id: res.body?.incident?.id })
+        if (res.status === 0) return
+      }
+    }
+    const load = Promise.all(Array.from({ length: 8 }, fire))
+    await sleep(1500)
+    const code = api.kill('SIGTERM')
+    await load
+    expect(await code, api.stderr().split('\n').filter((l) => !l.includes('request completed') && !l.includes('incoming request')).slice(-25).join('\n')).toBe(0)
+    const ok = results.filter((r) => r.status === 202)
+    expect(ok.length).toBeGreaterThan(20)
+    expect(results.every((r) => [202, 503, 0].includes(r.status))).toBe(true)
+    const found = await db.select({ id: incidents.id }).from(incidents).where(inArray(incidents.id, ok.map((r) => r.id!)))
+    expect(found).toHaveLength(ok.length)
+  }, 60_000)
+})
+
+describe('API killed (kill -9) after committing approvals, before they reached the queue', () => {
+  it('the reconciler dispatches them after restart; each runs exactly once', async () => {
+    const queueRedis = await startRedis()
+    const receiver = await startReceiver()
+    const env = { QUEUE_REDIS_URL: queueRedis.url, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', SWEEP_INTERVAL_MS: '200', QUEUE_PREFIX: `{fault-${Date.now()}}` }
+    const api = await startProcess('src/server.ts', env)
+    let worker: Awaited<ReturnType<typeof startProcess>> | undefined
+    try {
+      const { key, token } = await tenant(api.url)
+      const incidentId = await openIncident(api.url, key, token, 'crashy')
+      const ids: string[] = []
+      for (let i = 0; i < 5; i++) {
+        const res = await json(`${api.url}/v1/incidents/${incidentId}/actions`, { token, body: { type: 'webhook', params: { url: `${receiver.url}/c${i}` } } })
+        ids.push(res.body.id)
+      }
+      // The queue Redis hangs: approvals commit in Postgres, their enqueue cannot finish; then the API dies.
+      queueRedis.signal('SIGSTOP')
+      for (const id of ids) expect((await json(`${api.url}/v1/actions/${id}/approve`, { token, body: {} })).status).toBe(200)
+      await api.kill('SIGKILL')
+      queueRedis.signal('SIGCONT')
+      const states = await db.select({ status: actions.status }).from(actions).where(inArray(actions.id, ids))
+      expect(states.every((s) => s.status === 'approved')).toBe(true)
+
+      worker = await startProcess('src/worker.ts', env)
+      await expect
+        .poll(async () => (await db.select({ status: actions.status }).from(actions).where(inArray(actions.id, ids))).every((a) => a.status === 'succeeded'), {
+          timeout: 30_000,
+          interval: 200
+        })
+        .toBe(true)
+      await sleep(500)
+      expect(receiver.received.map((r) => r.url).sort()).toEqual(ids.map((_, i) => `/c${i}`).sort())
+    } finally {
+      await api.kill()
+      await worker?.kill('SIGTERM')
+      await receiver.close()
+      await queueRedis.stop()
+    }
+  }, 90_000)
+})
+
+describe('queue Redis restarted empty with 30 approved actions in the queue', () => {
+  it('each executes exactly once', async () => {
+    const queueRedis = await startRedis()
+    const receiver = await startReceiver()
+    const env = { QUEUE_REDIS_URL: queueRedis.url, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', SWEEP_INTERVAL_MS: '200', QUEUE_PREFIX: `{fault-${Date.now()}}` }
+    const api = await startProcess('src/server.ts', env)
+    let worker: Awaited<ReturnType<typeof startProcess>> | undefined
+    try {
+      const { key, token } = await tenant(api.url)
+      const ids: string[] = []
+      // Three services, so actions also run in parallel (one at a time per service).
+      for (const service of ['q-a', 'q-b', 'q-c']) {
+        const incidentId = await openIncident(api.url, key, token, service)
+        for (let i = 0; i < 10; i++) {
+          const res = await json(`${api.url}/v1/incidents/${incidentId}/actions`, { token, body: { type: 'webhook', params: { url: `${receiver.url}/${service}/${i}` } } })
+          ids.push(res.body.id)
+          expect((await json(`${api.url}/v1/actions/${res.body.id}/approve`, { token, body: {} })).body.status).toBe('queued')
+        }
+      }
+      await queueRedis.restart() // every job is gone
+      worker = await startProcess('src/worker.ts', env)
+      await expect
+        .poll(async () => (await db.select({ status: actions.status }).from(actions).where(inArray(actions.id, ids))).every((a) => a.status === 'succeeded'), {
+          timeout: 60_000,
+          interval: 300
+        })
+        .toBe(true)
+      await sleep(500)
+      expect(receiver.received).toHaveLength(30)
+      expect(new Set(receiver.received.map((r) => r.url)).size).toBe(30)
+    } finally {
+      await api.kill()
+      await worker?.kill('SIGTERM')
+      await receiver.close()
+      await queueRedis.stop()
+    }
+  }, 120_000)
+})
