@@ -63,3 +63,36 @@ export async function startRedis() {
     }
   }
 }
+
+const PG_BIN = '/usr/lib/postgresql/15/bin'
+
+/** Runs a Postgres binary as the postgres user (the server refuses to run as root). */
+function asPostgres(args: string[]) {
+  const command = process.getuid?.() === 0 ? 'runuser' : args[0]!
+  const argv = process.getuid?.() === 0 ? ['-u', 'postgres', '--', ...args] : args.slice(1)
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(command, argv, { stdio: 'ignore' })
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`))))
+  })
+}
+
+/** A private Postgres cluster (initdb) on a spare loopback port, for tests that stop and start it. */
+export async function startPostgres() {
+  const port = await freePort()
+  const dir = `/tmp/autopilot-pg-${port}-${Date.now()}`
+  await asPostgres(['mkdir', '-p', dir])
+  await asPostgres([`${PG_BIN}/initdb`, '-D', dir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'])
+  const start = () =>
+    asPostgres([`${PG_BIN}/pg_ctl`, '-D', dir, '-w', '-t', '30', '-l', `${dir}/log`, '-o', `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'])
+  const stop = () => asPostgres([`${PG_BIN}/pg_ctl`, '-D', dir, '-w', '-m', 'immediate', 'stop'])
+  await start()
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/autopilot`,
+    start,
+    stop,
+    async destroy() {
+      await stop().catch(() => {})
+      await asPostgres(['rm', '-rf', dir])
+    }
+  }
+}
