@@ -53,6 +53,8 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     ['dispatched actions', () => reconcileDispatch({ db, dispatch, queue: actionsQueue })]
   ]
 
+  /** When the timers job last ran: the canary the watchdog below looks at. */
+  let lastTimersRun = Date.now()
   const schedules: { queue: QueueName; every: number; processor: Processor }[] = [
     {
       queue: 'maintenance',
@@ -67,6 +69,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
       queue: 'timers',
       every: config.sweepIntervalMs,
       processor: async () => {
+        lastTimersRun = Date.now()
         const done: Record<string, number | string> = {}
         for (const [name, timer] of timers) {
           try {
@@ -83,13 +86,11 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   ]
 
   const queues: Queue[] = [actionsQueue]
-  const workers: Worker[] = []
   const scheduled: [Queue, number][] = []
-  for (const { queue: name, every, processor } of schedules) {
+  for (const { queue: name, every } of schedules) {
     const queue = createQueue(name, connection, config.queuePrefix)
     scheduled.push([queue, every])
     queues.push(queue)
-    workers.push(new Worker(name, processor, { connection, prefix: config.queuePrefix, concurrency: 1 }))
   }
   // Schedulers live in the queue Redis: (re)create them at start and whenever it comes back, since it
   // may come back empty. Upserting is idempotent.
@@ -97,29 +98,54 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     Promise.all(scheduled.map(([queue, every]) => queue.upsertJobScheduler(queue.name, { every }, { name: queue.name, opts: JOB_RETENTION })))
   await schedule()
   connection.on('ready', () => void schedule().catch((err) => logger.warn({ err: String(err) }, 'schedulers not restored yet')))
-  workers.push(
-    new Worker<{ actionId: string }>(
-      'actions',
-      async (job, token) => {
-        const result = await runner.run(job.data.actionId)
-        if (result === 'busy') {
-          // Another action of this service is running: come back shortly (not a failed attempt).
-          await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token)
-          throw new DelayedError()
-        }
-        return result
-      },
-      { connection, prefix: config.queuePrefix, concurrency: ACTION_CONCURRENCY }
+
+  function createWorkers(): Worker[] {
+    const created = schedules.map(({ queue, processor }) => new Worker(queue, processor, { connection, prefix: config.queuePrefix, concurrency: 1 }))
+    created.push(
+      new Worker<{ actionId: string }>(
+        'actions',
+        async (job, token) => {
+          const result = await runner.run(job.data.actionId)
+          if (result === 'busy') {
+            // Another action of this service is running: come back shortly (not a failed attempt).
+            await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token)
+            throw new DelayedError()
+          }
+          return result
+        },
+        { connection, prefix: config.queuePrefix, concurrency: ACTION_CONCURRENCY }
+      )
     )
-  )
-  for (const worker of workers) {
-    worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: worker.name }, 'worker error')))
-    worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: worker.name, err: err.message }, 'job failed'))
+    for (const worker of created) {
+      worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: worker.name }, 'worker error')))
+      worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: worker.name, err: err.message }, 'job failed'))
+    }
+    return created
   }
+  let workers = createWorkers()
+
+  // Canary: the timers job is scheduled every few seconds, so while the queue Redis is up it must keep
+  // running. BullMQ workers have been seen never to resume after a long Redis outage; when the canary
+  // goes quiet, the workers are replaced (their active jobs are guarded by the Postgres claim anyway).
+  const stallMs = Math.max(config.workerStallSeconds * 1000, 3 * config.sweepIntervalMs)
+  let restarting = false
+  const watchdog = setInterval(async () => {
+    if (restarting || connection.status !== 'ready' || Date.now() - lastTimersRun < stallMs) return
+    restarting = true
+    logger.error({ silentForMs: Date.now() - lastTimersRun }, 'BullMQ workers stopped consuming; replacing them')
+    const stale = workers
+    workers = createWorkers()
+    lastTimersRun = Date.now()
+    await Promise.all(stale.map((worker) => worker.close(true).catch(() => {})))
+    restarting = false
+  }, Math.max(250, Math.floor(stallMs / 4)))
+  watchdog.unref()
+
   const stopReplayer = startReplayer({ db, redis: replayConnection, log: logger, consumer: `worker-${process.pid}` })
   logger.info({ prefix: config.queuePrefix }, 'worker started')
 
-  return async function stop() {
+  async function stop() {
+    clearInterval(watchdog)
     // Running jobs finish (worker.close waits for them); nothing new starts.
     await Promise.all(workers.map((worker) => worker.close()))
     await stopReplayer()
@@ -127,6 +153,8 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     await Promise.all([connection, replayConnection, state].map((client) => client.quit().catch(() => client.disconnect())))
     await pool.end()
   }
+  // The current workers are exposed for inspection (tests, diagnostics); stop() is the handle's purpose.
+  return Object.assign(stop, { workers: () => workers })
 }
 
 if (isMain(import.meta.url)) {

@@ -53,3 +53,25 @@ describe('maintenance', () => {
     }
   })
 })
+
+describe('worker canary', () => {
+  it('replaces BullMQ workers that stopped consuming while Redis is up', async () => {
+    const config = testConfig({ SWEEP_INTERVAL_MS: '200', WORKER_STALL_SECONDS: '1' })
+    const handle = await startWorker(config)
+    const timers = new Queue('timers', { connection: { host: '127.0.0.1', port: 6379, db: 1 }, prefix: config.queuePrefix })
+    try {
+      await expect.poll(() => timers.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThanOrEqual(1)
+      const before = handle.workers()
+      // The failure mode, reproduced: the workers are alive but consume nothing.
+      await Promise.all(before.map((worker) => worker.pause(true)))
+      await expect.poll(() => handle.workers() !== before, { timeout: 10_000, interval: 100 }).toBe(true)
+      const completed = (await timers.getJobCounts('completed')).completed
+      await expect.poll(() => timers.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThan(completed)
+      expect(handle.workers().every((worker) => !worker.isPaused())).toBe(true)
+    } finally {
+      await handle()
+      await timers.obliterate({ force: true })
+      await timers.close()
+    }
+  })
+})
