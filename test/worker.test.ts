@@ -65,7 +65,7 @@ describe('worker canary', () => {
       // The failure mode, reproduced: the workers are alive but consume nothing.
       await Promise.all(before.map((worker) => worker.pause(true)))
       await expect.poll(() => handle.workers() !== before, { timeout: 10_000, interval: 100 }).toBe(true)
-      const completed = (await timers.getJobCounts('completed')).completed
+      const completed = (await timers.getJobCounts('completed')).completed ?? 0
       await expect.poll(() => timers.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThan(completed)
       expect(handle.workers().every((worker) => !worker.isPaused())).toBe(true)
     } finally {
