@@ -11,6 +11,7 @@ import { authRoutes, meRoutes } from './modules/auth/routes.js'
 import { eventRoutes } from './modules/events/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
 import { ingestRoutes } from './modules/ingest/routes.js'
+import { integrationRoutes } from './modules/integrations/routes.js'
 import { incidentRoutes } from './modules/incidents/routes.js'
 import { serviceRoutes } from './modules/services/routes.js'
 import { createPlanCache, type PlanCache } from './modules/subscription/plan-cache.js'
@@ -93,6 +94,7 @@ export const autopilot = fp<{ config: Config }>(
           serviceRoutes,
           ingestRoutes,
           alertRoutes,
+          integrationRoutes,
           incidentRoutes,
           runbookRoutes,
           actionRoutes,

@@ -3,6 +3,7 @@ import { throttled } from '../lib/throttle.js'
 import { createDispatcher } from '../jobs/dispatch.js'
 import { createActionService, type ActionService } from '../modules/actions/service.js'
 import { createEventPublisher, type PublishEvents } from '../modules/events/publisher.js'
+import { createIngestService, type IngestService } from '../modules/ingest/service.js'
 import { createCorrelator, type Correlator } from '../modules/incidents/correlation.js'
 import { createServiceResolver, type ServiceResolver } from '../modules/services/resolver.js'
 import { createServicesService } from '../modules/services/service.js'
@@ -15,6 +16,7 @@ declare module 'fastify' {
     correlator: Correlator
     publishEvents: PublishEvents
     actions: ActionService
+    ingest: IngestService
   }
 }
 
@@ -47,6 +49,16 @@ export default fp(
       })
     )
     app.decorate('correlator', createCorrelator({ db: app.db, redis: app.redis, onCacheError, runbooks: app.actions }))
+    const ingest = createIngestService({
+      redis: app.redis,
+      resolver: app.serviceResolver,
+      rules: app.ruleCache,
+      correlator: app.correlator,
+      publish: app.publishEvents,
+      onQuotaError: throttled((err) => app.log.warn({ err }, 'ingest quota not counted in Redis'))
+    })
+    app.decorate('ingest', ingest)
+    app.addHook('onClose', ingest.close)
   },
   { name: 'detection', dependencies: ['db', 'redis', 'queues'] }
 )

@@ -9,6 +9,7 @@ export const API_TAGS = [
   { name: 'subscription', description: 'Plan and limits' },
   { name: 'services', description: 'Monitored services, their detection settings, baselines and anomalies' },
   { name: 'ingestion', description: 'Metric samples and external alerts from monitoring agents' },
+  { name: 'integrations', description: 'Prometheus remote_write and Alertmanager webhooks' },
   { name: 'incidents', description: 'Incident lifecycle' },
   { name: 'runbooks', description: 'Remediation runbooks per service' },
   { name: 'actions', description: 'Remediation actions: proposal, approval, execution, verification' },

@@ -8,8 +8,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: {
       registry: Registry
-      samplesIngested: Counter<'outcome'>
-      anomalies: Counter<'severity' | 'suppressed'>
+      /** counts an ingestion result (samples accepted and rejected, anomalies by severity) */
+      countIngestion: (result: { accepted: number; rejected: unknown[]; anomalies: { severity: string; suppressed: boolean }[] }) => void
     }
   }
 }
@@ -40,7 +40,14 @@ export default fp(
     const queueDepth = new Gauge({ name: 'autopilot_queue_jobs', help: 'BullMQ jobs by queue and state', labelNames: ['queue', 'state'], registers: [registry] })
     const dlqDepth = new Gauge({ name: 'autopilot_audit_dlq_entries', help: 'Deferred writes waiting in audit:dlq', registers: [registry] })
 
-    app.decorate('metrics', { registry, samplesIngested, anomalies })
+    app.decorate('metrics', {
+      registry,
+      countIngestion: (result) => {
+        samplesIngested.inc({ outcome: 'accepted' }, result.accepted)
+        if (result.rejected.length > 0) samplesIngested.inc({ outcome: 'rejected' }, result.rejected.length)
+        for (const a of result.anomalies) anomalies.inc({ severity: a.severity, suppressed: String(a.suppressed) })
+      }
+    })
 
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched'

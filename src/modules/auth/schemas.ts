@@ -39,7 +39,8 @@ export const LimitsSchema = Type.Object({
   maxServices: Type.Union([Type.Integer(), Type.Null()], { description: 'null = unlimited' }),
   autoRemediation: Type.Boolean(),
   ingestPerMinute: Type.Integer({ description: 'metric samples per minute for the organization' }),
-  requestsPerMinute: Type.Integer({ description: 'API requests per minute per credential' })
+  requestsPerMinute: Type.Integer({ description: 'API requests per minute per credential' }),
+  maxSeriesPerWrite: Type.Integer({ description: 'series in one Prometheus remote_write request' })
 })
 
 export const MeReply = Type.Object({

@@ -1,20 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
-import { throttled } from '../../lib/throttle.js'
 import { MetricsBody, MetricsReply } from './schemas.js'
-import { createIngestService } from './service.js'
 
 export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const ingest = createIngestService({
-    redis: app.redis,
-    resolver: app.serviceResolver,
-    rules: app.ruleCache,
-    correlator: app.correlator,
-    publish: app.publishEvents,
-    onQuotaError: throttled((err) => app.log.warn({ err }, 'ingest quota not counted in Redis'))
-  })
-  app.addHook('onClose', ingest.close)
 
   app.post(
     '/metrics',
@@ -32,11 +21,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const plan = await app.plans.planOf(request.principal.organizationId)
-      const result = await ingest.ingest(changeContext(request), plan, request.body.samples)
-      const { samplesIngested, anomalies } = app.metrics
-      samplesIngested.inc({ outcome: 'accepted' }, result.accepted)
-      if (result.rejected.length > 0) samplesIngested.inc({ outcome: 'rejected' }, result.rejected.length)
-      for (const a of result.anomalies) anomalies.inc({ severity: a.severity, suppressed: String(a.suppressed) })
+      const result = await app.ingest.ingest(changeContext(request), plan, request.body.samples)
+      app.metrics.countIngestion(result)
       return reply.code(202).send(result)
     }
   )

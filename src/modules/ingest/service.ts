@@ -200,3 +200,5 @@ export function createIngestService(deps: {
 
   return { ingest, close }
 }
+
+export type IngestService = ReturnType<typeof createIngestService>

@@ -8,10 +8,12 @@ export interface PlanLimits {
   ingestPerMinute: number
   /** API requests per minute per credential (user token or API key). */
   requestsPerMinute: number
+  /** Series in one Prometheus remote_write request (cardinality guard). */
+  maxSeriesPerWrite: number
 }
 
 export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
-  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600 },
-  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000 },
-  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000 }
+  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600, maxSeriesPerWrite: 1_000 },
+  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000, maxSeriesPerWrite: 10_000 },
+  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000, maxSeriesPerWrite: 100_000 }
 }
