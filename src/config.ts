@@ -82,11 +82,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 
   let jwtSecret = env.JWT_SECRET
   if (jwtSecret === undefined) {
-    if (env.NODE_ENV === 'production') {
-      throw new ConfigError('invalid configuration — JWT_SECRET: required in production (at least 32 characters)')
+    if (env.NODE_ENV !== 'development') {
+      throw new ConfigError(`invalid configuration — JWT_SECRET: required outside development (at least 32 characters)`)
     }
     jwtSecret = randomBytes(32).toString('base64url')
-    console.warn(`JWT_SECRET is not set: generated a random one for this ${env.NODE_ENV} process; tokens will not survive a restart`)
+    console.warn('JWT_SECRET is not set: generated a random one for this development process; tokens will not survive a restart')
   }
 
   return {

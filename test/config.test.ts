@@ -6,6 +6,10 @@ import { ConfigError, loadConfig } from '../src/config.js'
 const run = promisify(execFile)
 
 describe('config', () => {
+  it('generates a JWT secret only in development', () => {
+    expect(loadConfig({ NODE_ENV: 'development' }).jwt.secret.length).toBeGreaterThanOrEqual(32)
+  })
+
   it('applies defaults and derives QUEUE_REDIS_URL from REDIS_URL', () => {
     const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'redis://10.0.0.1:6380/2', WEBHOOK_ALLOWED_HOSTS: 'Hooks.example.com, 127.0.0.1 ,' })
     expect(config.port).toBe(3000)
@@ -21,7 +25,8 @@ describe('config', () => {
     [{ QUEUE_REDIS_URL: 'http://x' }, 'QUEUE_REDIS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
-    [{ NODE_ENV: 'production' }, 'JWT_SECRET']
+    [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'test' }, 'JWT_SECRET']
   ])('%j is refused naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

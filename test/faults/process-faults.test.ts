@@ -11,6 +11,23 @@ const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 const { db, pool } = createDb(process.env.DATABASE_URL!)
 afterAll(() => pool.end())
 
+const allSucceeded = (ids: string[], timeout: number) =>
+  expect
+    .poll(async () => (await db.select({ status: actions.status }).from(actions).where(inArray(actions.id, ids))).every((a) => a.status === 'succeeded'), {
+      timeout,
+      interval: 250
+    })
+    .toBe(true)
+
+/** A private queue Redis, a webhook receiver and the API as a child process, sharing one queue prefix. */
+async function remediationRig() {
+  const queueRedis = await startRedis()
+  const receiver = await startReceiver()
+  const env = { QUEUE_REDIS_URL: queueRedis.url, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', SWEEP_INTERVAL_MS: '200', QUEUE_PREFIX: `{fault-${Date.now()}}` }
+  const api = await startProcess('src/server.ts', env)
+  return { queueRedis, receiver, env, api }
+}
+
 async function openIncident(url: string, key: string, token: string, service: string) {
   await json(`${url}/v1/services`, { token, body: { name: service, detection: { minSamples: 5 } } })
   const send = (value: number) => json(`${url}/v1/metrics`, { token: key, body: { samples: [{ service, metric: 'lat', value }] } })
@@ -50,10 +67,7 @@ describe('SIGTERM during a load burst', () => {
 
 describe('API killed (kill -9) after committing approvals, before they reached the queue', () => {
   it('the reconciler dispatches them after restart; each runs exactly once', async () => {
-    const queueRedis = await startRedis()
-    const receiver = await startReceiver()
-    const env = { QUEUE_REDIS_URL: queueRedis.url, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', SWEEP_INTERVAL_MS: '200', QUEUE_PREFIX: `{fault-${Date.now()}}` }
-    const api = await startProcess('src/server.ts', env)
+    const { queueRedis, receiver, env, api } = await remediationRig()
     let worker: Awaited<ReturnType<typeof startProcess>> | undefined
     try {
       const { key, token } = await tenant(api.url)
@@ -72,12 +86,7 @@ describe('API killed (kill -9) after committing approvals, before they reached t
       expect(states.every((s) => s.status === 'approved')).toBe(true)
 
       worker = await startProcess('src/worker.ts', env)
-      await expect
-        .poll(async () => (await db.select({ status: actions.status }).from(actions).where(inArray(actions.id, ids))).every((a) => a.status === 'succeeded'), {
-          timeout: 30_000,
-          interval: 200
-        })
-        .toBe(true)
+      await allSucceeded(ids, 30_000)
       await sleep(500)
       expect(receiver.received.map((r) => r.url).sort()).toEqual(ids.map((_, i) => `/c${i}`).sort())
     } finally {
@@ -91,10 +100,7 @@ describe('API killed (kill -9) after committing approvals, before they reached t
 
 describe('queue Redis restarted empty with 30 approved actions in the queue', () => {
   it('each executes exactly once', async () => {
-    const queueRedis = await startRedis()
-    const receiver = await startReceiver()
-    const env = { QUEUE_REDIS_URL: queueRedis.url, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', SWEEP_INTERVAL_MS: '200', QUEUE_PREFIX: `{fault-${Date.now()}}` }
-    const api = await startProcess('src/server.ts', env)
+    const { queueRedis, receiver, env, api } = await remediationRig()
     let worker: Awaited<ReturnType<typeof startProcess>> | undefined
     try {
       const { key, token } = await tenant(api.url)
@@ -110,12 +116,7 @@ describe('queue Redis restarted empty with 30 approved actions in the queue', ()
       }
       await queueRedis.restart() // every job is gone
       worker = await startProcess('src/worker.ts', env)
-      await expect
-        .poll(async () => (await db.select({ status: actions.status }).from(actions).where(inArray(actions.id, ids))).every((a) => a.status === 'succeeded'), {
-          timeout: 60_000,
-          interval: 300
-        })
-        .toBe(true)
+      await allSucceeded(ids, 60_000)
       await sleep(500)
       expect(receiver.received).toHaveLength(30)
       expect(new Set(receiver.received.map((r) => r.url)).size).toBe(30)
