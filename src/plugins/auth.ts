@@ -56,7 +56,6 @@ export default fp(
     const resolveApiKey = createApiKeyResolver({
       db: app.db,
       redis: app.redis,
-      invalidation: app.invalidation,
       onCacheError: throttled((err) => app.log.warn({ err }, 'api key cache unavailable, using Postgres'))
     })
 

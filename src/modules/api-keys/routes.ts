@@ -6,7 +6,7 @@ import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
 import { IdParams, iso, NullableTimestamp, RoleSchema, Timestamp, Uuid } from '../../lib/schemas.js'
 import { keys, TTL } from '../../redis/keys.js'
 import { recordAudit } from '../audit/repository.js'
-import { API_KEY_CACHE, generateApiKey, REVOKED } from './credentials.js'
+import { generateApiKey, REVOKED } from './credentials.js'
 import { findKey, insertKey, listKeys, revokeKey, type ApiKeyRow } from './repository.js'
 
 const ApiKeySchema = Type.Object({
@@ -134,7 +134,6 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // After the commit: overwrite any cached identity. If Redis refuses, the 503 tells the caller to
       // repeat the (idempotent) revocation; lookups fall back to Postgres while Redis is down anyway.
       await app.redis.set(keys.apiKeyAuth(existing.keyHash), REVOKED, 'EX', TTL.apiKeyAuthSeconds)
-      await app.invalidation.invalidate(API_KEY_CACHE, existing.keyHash)
       return reply.code(204).send(null)
     }
   )
