@@ -50,7 +50,10 @@ const ROUTES: { method: string; url: string; minRole: Role }[] = [
   { method: 'GET', url: `/v1/services/${id}/runbooks`, minRole: 'admin' },
   { method: 'GET', url: `/v1/services/${id}/runbooks/${id}`, minRole: 'admin' },
   { method: 'DELETE', url: `/v1/services/${id}/runbooks/${id}`, minRole: 'admin' },
-  { method: 'GET', url: '/v1/webhook-secret', minRole: 'admin' }
+  { method: 'GET', url: '/v1/webhook-secret', minRole: 'admin' },
+  { method: 'GET', url: '/v1/integrations/prometheus/settings', minRole: 'agent' },
+  { method: 'PUT', url: '/v1/integrations/prometheus/settings', minRole: 'admin' },
+  { method: 'POST', url: '/v1/integrations/alertmanager', minRole: 'agent' }
 ]
 const RANK: Role[] = ['agent', 'operator', 'admin', 'owner']
 

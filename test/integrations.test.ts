@@ -1,8 +1,8 @@
 import snappy from 'snappyjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { encodeWriteRequest, WriteRequest } from '../src/modules/integrations/remote-write.js'
-import { serviceOf } from '../src/modules/integrations/routes.js'
-import { apiKey, call, expectProblem, signup, useApp, type Org } from './helpers.js'
+import { metricOf, serviceOf } from '../src/modules/integrations/routes.js'
+import { apiKey, auditActions, call, expectProblem, signup, useApp, type Org } from './helpers.js'
 
 const ctx = useApp()
 
@@ -48,6 +48,39 @@ describe('Prometheus remote_write', () => {
     expect(expectProblem(res, 402, 'plan_limit')).toBeDefined()
     expect(res.json().detail).toContain('1001 series')
     void WriteRequest
+  })
+
+  it('an allow-list of extra labels per organization splits series into distinct metrics', async () => {
+    const own = await signup(ctx.app)
+    const agent = (await apiKey(ctx.app, own)).key
+    const settings = (payload: object, token = own.token) =>
+      call(ctx.app, token, { method: 'PUT', url: '/v1/integrations/prometheus/settings', payload })
+    expectProblem(await settings({ extraLabels: ['instance'] }, agent), 403, 'forbidden')
+    expectProblem(await settings({ extraLabels: ['bad label'] }), 400, 'validation_failed')
+    expect((await settings({ extraLabels: ['instance'] })).json()).toEqual({ extraLabels: ['instance'] })
+    expect((await call(ctx.app, agent, { method: 'GET', url: '/v1/integrations/prometheus/settings' })).json()).toEqual({ extraLabels: ['instance'] })
+    expect((await auditActions(ctx.app, own, '&resourceType=organization')).map((e) => e.action)).toContain('integration.prometheus_settings_changed')
+
+    const now = Date.now()
+    const res = await call(ctx.app, agent, {
+      method: 'POST',
+      url: '/v1/integrations/prometheus/write',
+      headers: { 'content-type': 'application/x-protobuf' },
+      payload: encodeWriteRequest([
+        { labels: { __name__: 'up', job: 'node', instance: 'a:9100' }, samples: [{ value: 1, timestamp: now }] },
+        { labels: { __name__: 'up', job: 'node', instance: 'b:9100' }, samples: [{ value: 1, timestamp: now }] }
+      ])
+    })
+    expect(res.json()).toMatchObject({ accepted: 2 })
+    const node = (await call(ctx.app, agent, { method: 'GET', url: '/v1/services' })).json().items.find((s: { name: string }) => s.name === 'node')
+    const metrics = (await call(ctx.app, agent, { method: 'GET', url: `/v1/services/${node.id}/baselines` })).json().items.map((b: { metric: string }) => b.metric)
+    expect(metrics).toEqual(['up.instance_a:9100', 'up.instance_b:9100'])
+  })
+
+  it('maps label values into valid metric names', () => {
+    expect(metricOf({ __name__: 'up', instance: 'host/1 x', env: 'prod' }, ['instance', 'env'])).toBe('up.env_prod.instance_host-1-x')
+    expect(metricOf({ __name__: 'up' }, ['instance'])).toBe('up')
+    expect(metricOf({ job: 'x' }, [])).toBeUndefined()
   })
 
   it('needs an agent credential', async () => {

@@ -1,15 +1,36 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { eq } from 'drizzle-orm'
 import Type from 'typebox'
+import { organizations } from '../../db/schema/index.js'
+import { recordAudit } from '../audit/repository.js'
 import { AppError, errors, problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { createAlertService } from '../alerts/service.js'
-import { SERVICE_NAME_PATTERN } from '../services/schemas.js'
+import { METRIC_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../services/schemas.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
 import { decodeWriteRequest } from './remote-write.js'
 import type { RawSample } from '../ingest/service.js'
 
 const REMOTE_WRITE_BODY_LIMIT = 8 * 1024 * 1024
 const SERVICE_NAME = new RegExp(SERVICE_NAME_PATTERN)
+
+const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
+const LABEL_NAME = '^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'
+
+/**
+ * The metric a series feeds: `__name__`, plus the values of the organization's allow-listed labels
+ * (sorted by label), e.g. `http_requests_total.instance_a-80`. Undefined when no valid name results.
+ */
+export function metricOf(labels: Record<string, string | undefined>, allowlist: string[]): string | undefined {
+  const name = labels.__name__
+  if (!name) return undefined
+  const parts = [...allowlist]
+    .sort()
+    .filter((label) => labels[label] !== undefined)
+    .map((label) => `${label}_${labels[label]!.replace(/[^A-Za-z0-9_:-]+/g, '-')}`)
+  const metric = [name, ...parts].join('.')
+  return METRIC_NAME.test(metric) ? metric : undefined
+}
 
 /** The service a series or alert belongs to: label `service`, else `job`, made a valid service name. */
 export function serviceOf(labels: Record<string, string | undefined>): string | undefined {
@@ -54,7 +75,7 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'prometheusRemoteWrite',
         summary: 'Prometheus remote_write 1.0 (snappy-compressed protobuf WriteRequest)',
         description:
-          'Each series maps to a service (label `service`, else `job`) and a metric (`__name__`); samples feed the same detection as POST /v1/metrics. 4xx for data Prometheus must drop (malformed body, more series than the plan allows), 429/503 for what it should retry.',
+          'Each series maps to a service (label `service`, else `job`) and a metric (`__name__`, plus the values of the labels chosen in /v1/integrations/prometheus/settings); samples feed the same detection as POST /v1/metrics. 4xx for data Prometheus must drop (malformed body, more series than the plan allows), 429/503 for what it should retry.',
         response: {
           200: Type.Object({
             series: Type.Integer(),
@@ -76,11 +97,15 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (series.length > maxSeriesPerWrite) {
         throw errors.planLimit(`${series.length} series in one write; the ${plan} plan allows ${maxSeriesPerWrite} (lower max_samples_per_send or drop labels)`)
       }
+      const [org] = await app.db
+        .select({ allowlist: organizations.metricLabelAllowlist })
+        .from(organizations)
+        .where(eq(organizations.id, request.principal.organizationId))
       const samples: RawSample[] = []
       let skippedSeries = 0
       for (const s of series) {
         const service = serviceOf(s.labels)
-        const metric = s.labels.__name__
+        const metric = metricOf(s.labels, org?.allowlist ?? [])
         if (!service || !metric) {
           skippedSeries++
           continue
@@ -97,6 +122,74 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         anomalies: result?.anomalies.length ?? 0,
         incidents: result?.incidents.length ?? 0
       }
+    }
+  )
+
+  const Settings = Type.Object(
+    {
+      extraLabels: Type.Array(Type.String({ pattern: LABEL_NAME }), {
+        maxItems: 5,
+        uniqueItems: true,
+        description: 'labels besides __name__ that name a distinct metric, e.g. ["instance"]'
+      })
+    },
+    { additionalProperties: false }
+  )
+
+  app.get(
+    '/integrations/prometheus/settings',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags,
+        operationId: 'getPrometheusSettings',
+        summary: 'How remote_write series map to metrics',
+        response: { 200: Settings, ...problemResponses(401, 429) }
+      }
+    },
+    async (request) => {
+      const [org] = await app.db
+        .select({ extraLabels: organizations.metricLabelAllowlist })
+        .from(organizations)
+        .where(eq(organizations.id, request.principal.organizationId))
+      return { extraLabels: org?.extraLabels ?? [] }
+    }
+  )
+
+  app.put(
+    '/integrations/prometheus/settings',
+    {
+      config: { minRole: 'admin' },
+      schema: {
+        tags,
+        operationId: 'setPrometheusSettings',
+        summary: 'Choose the labels, besides __name__, that name a distinct metric',
+        body: Settings,
+        response: { 200: Settings, ...problemResponses(400, 401, 403, 429) }
+      }
+    },
+    async (request) => {
+      const ctx = changeContext(request)
+      return app.db.transaction(async (tx) => {
+        const [before] = await tx
+          .select({ extraLabels: organizations.metricLabelAllowlist })
+          .from(organizations)
+          .where(eq(organizations.id, ctx.organizationId))
+          .for('update')
+        const [after] = await tx
+          .update(organizations)
+          .set({ metricLabelAllowlist: request.body.extraLabels })
+          .where(eq(organizations.id, ctx.organizationId))
+          .returning({ extraLabels: organizations.metricLabelAllowlist })
+        await recordAudit(tx, ctx, {
+          action: 'integration.prometheus_settings_changed',
+          resourceType: 'organization',
+          resourceId: ctx.organizationId,
+          before,
+          after
+        })
+        return after!
+      })
     }
   )
 

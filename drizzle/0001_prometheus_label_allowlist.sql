@@ -1,0 +1,1 @@
+ALTER TABLE "organizations" ADD COLUMN "metric_label_allowlist" text[] DEFAULT '{}'::text[] NOT NULL;
