@@ -24,7 +24,6 @@ export const ROLE_RANK: Record<Role, number> = { agent: 0, operator: 1, admin: 2
 export const roleAtLeast = (role: Role, minimum: Role) => ROLE_RANK[role] >= ROLE_RANK[minimum]
 
 export const actorOf = (principal: Principal): Actor => ({ type: principal.kind, id: principal.id })
-export const systemActor: Actor = { type: 'system', id: null }
 /** How an actor is written into text columns such as `resolved_by` or `requested_by`. */
 export const actorRef = (actor: Actor) => actor.id ?? actor.type
 

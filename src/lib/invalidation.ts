@@ -36,8 +36,7 @@ export function createInvalidationBus(redis: Redis, subscriber: Redis, onError: 
     async invalidate(name: string, key: string): Promise<void> {
       caches.get(name)?.delete(key)
       await redis.publish(keys.invalidationChannel, JSON.stringify({ cache: name, key })).catch(onError)
-    },
-    clearAll
+    }
   }
 }
 export type InvalidationBus = ReturnType<typeof createInvalidationBus>

@@ -43,7 +43,6 @@ export const sessions = pgTable(
   (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_idx').on(t.expiresAt)]
 )
 
-export const API_KEY_ROLES = ROLES
 export const apiKeys = pgTable(
   'api_keys',
   {
