@@ -1,9 +1,8 @@
 import { request as httpRequest } from 'node:http'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { apiKey, auditActions, call, expectProblem, signup, useApp, userWithRole, type Org } from './helpers.js'
+import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from './helpers.js'
 
 const ctx = useApp()
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 
 describe('POST /v1/alerts', () => {
   let org: Org

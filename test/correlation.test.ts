@@ -3,10 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { incidents } from '../src/db/schema/index.js'
 import { startWorker } from '../src/worker.js'
-import { apiKey, call, signup, testConfig, useApp, type Org } from './helpers.js'
+import { apiKey, call, signup, steady, testConfig, useApp, type Org } from './helpers.js'
 import { startRedis } from './servers.js'
 
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 const ctx = useApp({ SWEEP_INTERVAL_MS: '200' })
 
 async function makeService(org: Org, name: string, detection: object = {}) {

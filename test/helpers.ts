@@ -23,6 +23,9 @@ export function useApp(overrides: Record<string, string> = {}) {
   return holder
 }
 
+/** 100 ± 2, cycling: a steady series with a known spread, for warming baselines. */
+export const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
+
 export const uniqueEmail = (label = 'user') => `${label}-${randomUUID()}@example.test`
 export const PASSWORD = 'correct horse battery staple'
 

@@ -1,11 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, createService, expectProblem, signup, useApp, type Org } from './helpers.js'
+import { apiKey, call, createService, expectProblem, signup, steady, useApp, type Org } from './helpers.js'
 
 const ctx = useApp()
 
-/** 100 ± 2, cycling: a steady series with a known spread. */
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 
 async function ingest(key: string, samples: object[]) {
   return call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples } })

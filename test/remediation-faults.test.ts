@@ -8,11 +8,10 @@ import { buildApp } from '../src/app.js'
 import { actions, auditLog } from '../src/db/schema/index.js'
 import { DLQ_STREAM } from '../src/jobs/dlq.js'
 import { startWorker } from '../src/worker.js'
-import { apiKey, call, signup, testConfig, type Org } from './helpers.js'
+import { apiKey, call, signup, steady, testConfig, type Org } from './helpers.js'
 import { startReceiver } from './receiver.js'
 import { startRedis } from './servers.js'
 
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 type App = Awaited<ReturnType<typeof buildApp>>
 
 /** An organization with a service, an open incident, and a way to propose and approve actions. */

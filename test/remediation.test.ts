@@ -2,10 +2,9 @@ import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWorker } from '../src/worker.js'
-import { apiKey, auditActions, call, expectProblem, signup, useApp, userWithRole, type Org } from './helpers.js'
+import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from './helpers.js'
 import { startReceiver } from './receiver.js'
 
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 const ctx = useApp({
   WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
   SWEEP_INTERVAL_MS: '200',

@@ -7,11 +7,10 @@ import { runMigrations } from '../../src/db/migrate.js'
 import { actions, auditLog } from '../../src/db/schema/index.js'
 import { DLQ_STREAM } from '../../src/jobs/dlq.js'
 import { startWorker } from '../../src/worker.js'
-import { apiKey, call, signup, testConfig } from '../helpers.js'
+import { apiKey, call, signup, steady, testConfig } from '../helpers.js'
 import { startReceiver } from '../receiver.js'
 import { startPostgres, startRedis } from '../servers.js'
 
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 
 describe('Postgres stopped for 10 s while actions complete (private cluster)', () => {
   let postgres: Awaited<ReturnType<typeof startPostgres>>

@@ -6,8 +6,8 @@ import { actions, incidents } from '../../src/db/schema/index.js'
 import { startReceiver } from '../receiver.js'
 import { startRedis } from '../servers.js'
 import { json, startProcess, tenant } from './processes.js'
+import { steady } from '../helpers.js'
 
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 const { db, pool } = createDb(process.env.DATABASE_URL!)
 afterAll(() => pool.end())
 

@@ -4,8 +4,8 @@ import { createDb } from '../../src/db/client.js'
 import { incidents } from '../../src/db/schema/index.js'
 import { startRedis } from '../servers.js'
 import { json, startProcess, tenant } from './processes.js'
+import { steady } from '../helpers.js'
 
-const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 const { db, pool } = createDb(process.env.DATABASE_URL!)
 afterAll(() => pool.end())
 
