@@ -1,17 +1,36 @@
-import { describe, expect, it } from 'vitest'
-import { apiKey, call, signup, useApp } from './helpers.js'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { buildApp } from '../src/app.js'
+import { FRESHNESS_MS } from '../src/lib/invalidation.js'
+import { sha256 } from '../src/lib/crypto.js'
+import { REVOKED } from '../src/modules/api-keys/credentials.js'
+import { keys } from '../src/redis/keys.js'
+import { apiKey, call, signup, testConfig, useApp } from './helpers.js'
+import { startTcpProxy } from './servers.js'
 
 // Two API instances sharing Postgres and Redis, as two processes behind a load balancer would.
 const a = useApp()
 const b = useApp()
 
 describe('in-process caches across API processes', () => {
-  it('an API key revoked through one process fails on the next request to the other', async () => {
+  it('an API key revoked through one process fails on the next request to the other, which had it in memory', async () => {
     const org = await signup(a.app)
     const key = await apiKey(a.app, org)
-    expect((await call(b.app, key.key, { method: 'GET', url: '/v1/services' })).statusCode).toBe(200) // cached in b
+    const list = (app: FastifyInstance) => call(app, key.key, { method: 'GET', url: '/v1/services' })
+    await vi.waitFor(() => expect(b.app.invalidation.isFresh()).toBe(true))
+    expect((await list(b.app)).statusCode).toBe(200)
+
+    // b answers from its in-process cache now: a tombstone written behind its back does not reach it.
+    const cacheKey = keys.apiKeyAuth(sha256(key.key))
+    await b.app.redis.set(cacheKey, REVOKED)
+    expect((await list(b.app)).statusCode).toBe(200)
+    await b.app.redis.del(cacheKey)
+
+    const started = performance.now()
     expect((await call(a.app, org.token, { method: 'DELETE', url: `/v1/api-keys/${key.id}` })).statusCode).toBe(204)
-    expect((await call(b.app, key.key, { method: 'GET', url: '/v1/services' })).statusCode).toBe(401)
+    // The revocation answers only once no process can still serve the key from memory.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(FRESHNESS_MS)
+    expect((await list(b.app)).statusCode).toBe(401)
   })
 
   it('a service changed through one process is seen at once by the other (pub/sub invalidation)', async () => {
@@ -33,5 +52,40 @@ describe('in-process caches across API processes', () => {
     // b re-registered the name as a new service instead of writing into the deleted one.
     expect(services).toHaveLength(1)
     expect(services[0].id).not.toBe(created.json().id)
+  })
+})
+
+describe('a process whose Redis connections silently stop answering', () => {
+  let proxy: Awaited<ReturnType<typeof startTcpProxy>>
+  let c: FastifyInstance
+  beforeAll(async () => {
+    const redisUrl = new URL(process.env.REDIS_URL!)
+    proxy = await startTcpProxy(Number(redisUrl.port || 6379))
+    redisUrl.host = `127.0.0.1:${proxy.port}`
+    c = await buildApp(testConfig({ REDIS_URL: redisUrl.toString(), REDIS_COMMAND_TIMEOUT_MS: '300' }), { logger: false })
+    await c.ready()
+  })
+  afterAll(async () => {
+    proxy.restore()
+    await c.close()
+    await proxy.close()
+  })
+
+  it('stops trusting its API-key cache, so a key revoked meanwhile is refused', async () => {
+    const org = await signup(a.app)
+    const key = await apiKey(a.app, org)
+    const list = () => call(c, key.key, { method: 'GET', url: '/v1/services' })
+    await vi.waitFor(() => expect(c.invalidation.isFresh()).toBe(true))
+    expect((await list()).statusCode).toBe(200) // cached in c's memory
+
+    proxy.blackhole() // c neither gets the invalidation nor any answer from Redis, and is not told so
+    expect((await call(a.app, org.token, { method: 'DELETE', url: `/v1/api-keys/${key.id}` })).statusCode).toBe(204)
+    expect(c.invalidation.isFresh()).toBe(false)
+    // Neither memory nor Redis: Postgres, which knows the key is revoked.
+    expect((await list()).statusCode).toBe(401)
+
+    proxy.restore() // the dead connections are dropped; c reconnects with empty caches
+    await vi.waitFor(() => expect(c.invalidation.isFresh()).toBe(true), { timeout: 5000 })
+    expect((await list()).statusCode).toBe(401)
   })
 })

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
@@ -93,6 +93,48 @@ export async function startPostgres() {
     async destroy() {
       await stop().catch(() => {})
       await asPostgres(['rm', '-rf', dir])
+    }
+  }
+}
+
+/**
+ * A TCP proxy in front of a loopback port. `blackhole()` silently stops forwarding: connections stay
+ * open and nothing answers, as when a network path dies without a reset. `restore()` drops those
+ * connections (their byte streams are broken) and forwards again for new ones.
+ */
+export async function startTcpProxy(targetPort: number) {
+  let blackholed = false
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1')
+    const pipe = (from: Socket, to: Socket) => {
+      sockets.add(from)
+      from.on('data', (chunk) => {
+        if (!blackholed) to.write(chunk)
+      })
+      from.on('error', () => from.destroy())
+      from.on('close', () => {
+        sockets.delete(from)
+        to.destroy()
+      })
+    }
+    pipe(client, upstream)
+    pipe(upstream, client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const dropAll = () => sockets.forEach((socket) => socket.destroy())
+  return {
+    port: (server.address() as { port: number }).port,
+    blackhole() {
+      blackholed = true
+    },
+    restore() {
+      dropAll()
+      blackholed = false
+    },
+    async close() {
+      dropAll()
+      await new Promise((resolve) => server.close(resolve))
     }
   }
 }

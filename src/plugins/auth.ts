@@ -1,11 +1,11 @@
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Role } from '../db/schema/index.js'
 import { errors } from '../errors.js'
 import { roleAtLeast, type Principal } from '../lib/context.js'
 import { throttled } from '../lib/throttle.js'
-import { API_KEY_PREFIX, createApiKeyResolver } from '../modules/api-keys/credentials.js'
+import { API_KEY_PREFIX, createApiKeyResolver, type ApiKeyIdentity } from '../modules/api-keys/credentials.js'
 
 export interface AccessTokenClaims {
   sub: string
@@ -23,8 +23,10 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** onRequest hook of the authenticated subtree: sets request.principal or answers 401. */
+    /** Sets request.principal or throws 401. */
     authenticate: (request: FastifyRequest) => Promise<void>
+    /** onRequest hook of the authenticated subtree: `authenticate` as a callback hook. */
+    authenticateHook: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
     /** Signs a short-lived access token (HS256, iss, aud, exp). */
     signAccessToken: (claims: AccessTokenClaims) => string
   }
@@ -56,29 +58,52 @@ export default fp(
     const resolveApiKey = createApiKeyResolver({
       db: app.db,
       redis: app.redis,
+      invalidation: app.invalidation,
       onCacheError: throttled((err) => app.log.warn({ err }, 'api key cache unavailable, using Postgres'))
     })
 
     app.decorateRequest('principal', null as unknown as Principal)
     app.decorate('signAccessToken', (claims: AccessTokenClaims) => app.jwt.sign(claims))
-    app.decorate('authenticate', async (request: FastifyRequest) => {
+    const ofKey = (key: ApiKeyIdentity | undefined): Principal => {
+      if (!key) throw errors.unauthorized('API key is invalid or revoked')
+      return { kind: 'api_key', id: key.id, organizationId: key.organizationId, role: key.role }
+    }
+    /** The caller, synchronously when its API key is in this process's cache. */
+    const identify = (request: FastifyRequest): Principal | Promise<Principal> => {
       const header = request.headers.authorization
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined
       if (!token) throw errors.unauthorized('a Bearer token (access token or API key) is required')
-
       if (token.startsWith(API_KEY_PREFIX)) {
-        const key = await resolveApiKey(token)
-        if (!key) throw errors.unauthorized('API key is invalid or revoked')
-        request.principal = { kind: 'api_key', id: key.id, organizationId: key.organizationId, role: key.role }
-        return
+        const key = resolveApiKey(token)
+        return key instanceof Promise ? key.then(ofKey) : ofKey(key)
       }
-      let claims: AccessTokenClaims
+      return request.jwtVerify<AccessTokenClaims>().then(
+        (claims): Principal => ({ kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }),
+        () => {
+          throw errors.unauthorized('access token is invalid or expired')
+        }
+      )
+    }
+
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      request.principal = await identify(request)
+    })
+    // The same as a callback hook: on the hot path (a cached API key) it costs no promise.
+    app.decorate('authenticateHook', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      let principal: Principal | Promise<Principal>
       try {
-        claims = await request.jwtVerify<AccessTokenClaims>()
-      } catch {
-        throw errors.unauthorized('access token is invalid or expired')
+        principal = identify(request)
+      } catch (err) {
+        return done(err as Error)
       }
-      request.principal = { kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }
+      if (!(principal instanceof Promise)) {
+        request.principal = principal
+        return done()
+      }
+      principal.then((found) => {
+        request.principal = found
+        done()
+      }, done)
     })
   },
   { name: 'auth', dependencies: ['db', 'redis'] }
@@ -90,9 +115,8 @@ export function requireDeclaredRole(routeOptions: { url?: string; config?: { min
 }
 
 /** preValidation hook of the authenticated subtree: runs after authentication and the rate limit. */
-export async function authorize(request: FastifyRequest) {
+export function authorize(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
   const minRole = request.routeOptions.config.minRole!
-  if (!roleAtLeast(request.principal.role, minRole)) {
-    throw errors.forbidden(`this operation requires the ${minRole} role or above`)
-  }
+  if (!roleAtLeast(request.principal.role, minRole)) return done(errors.forbidden(`this operation requires the ${minRole} role or above`))
+  done()
 }

@@ -31,8 +31,10 @@ export default fp(
     defineScripts(state)
     app.decorate('redis', state)
     app.decorate('queueRedis', queue)
-    app.decorate('invalidation', createInvalidationBus(state, subscriber, report('subscriber')))
+    const invalidation = createInvalidationBus(state, subscriber, report('subscriber'))
+    app.decorate('invalidation', invalidation)
     app.addHook('onClose', async () => {
+      invalidation.close()
       await Promise.all(
         [state, queue, subscriber].map((client) => client.quit().catch(() => client.disconnect()))
       )

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
 import type { Database } from '../../db/client.js'
 import type { Role } from '../../db/schema/index.js'
 import { randomSecret, sha256 } from '../../lib/crypto.js'
 import { withTimeout } from '../../lib/timeout.js'
+import type { InvalidationBus } from '../../lib/invalidation.js'
 import { keys, TTL } from '../../redis/keys.js'
 import { findActiveKeyByHash } from './repository.js'
 
@@ -20,20 +22,25 @@ export interface ApiKeyIdentity {
 }
 
 const CACHE_WAIT_MS = 250
+export const API_KEY_CACHE = 'api-key'
 
 /** Cache value of a revoked key: written over any cached identity, and never overwritten by a lookup. */
 export const REVOKED = 'revoked'
 
 /**
- * Resolves an API key through the Redis cache, then Postgres (also when Redis is down). There is
- * deliberately no in-process cache: a revocation must hold on the very next request in every process,
- * and a pub/sub invalidation can arrive after that request. Revocation writes a Redis tombstone after the
- * Postgres commit; lookups only fill the cache with SET NX, so a lookup that read Postgres just before
- * the revocation cannot resurrect the key.
+ * Resolves an API key: in-process LRU (keyed by the SHA-256, never the key), then the Redis cache, then
+ * Postgres (also when Redis is down).
+ *
+ * A revocation must hold on the very next request in every process. It commits in Postgres, writes a
+ * Redis tombstone, then invalidates the LRU entry everywhere and waits until no process can still serve
+ * it (see invalidation.ts): the LRU is only trusted while this process provably receives invalidations,
+ * and a lookup that raced an invalidation does not fill it. Lookups fill Redis with SET NX only, so a
+ * lookup that read Postgres just before the revocation cannot overwrite the tombstone.
  */
-export function createApiKeyResolver(deps: { db: Database; redis: Redis; onCacheError: (err: unknown) => void }) {
-  return async function resolveApiKey(key: string): Promise<ApiKeyIdentity | undefined> {
-    const hash = sha256(key)
+export function createApiKeyResolver(deps: { db: Database; redis: Redis; invalidation: InvalidationBus; onCacheError: (err: unknown) => void }) {
+  const local = deps.invalidation.register(API_KEY_CACHE, new LRUCache<string, ApiKeyIdentity>({ max: 10_000, ttl: 60_000 }))
+
+  async function lookup(hash: string): Promise<ApiKeyIdentity | undefined> {
     const cacheKey = keys.apiKeyAuth(hash)
     // A hung Redis must not cost a request its whole time budget before Postgres is asked.
     const read = deps.redis.get(cacheKey).catch((err) => {
@@ -48,5 +55,19 @@ export function createApiKeyResolver(deps: { db: Database; redis: Redis; onCache
       await deps.redis.set(cacheKey, JSON.stringify(found), 'EX', TTL.apiKeyAuthSeconds, 'NX').catch(deps.onCacheError)
     }
     return found
+  }
+
+  async function lookupAndRemember(hash: string, trusted: boolean) {
+    const stamp = deps.invalidation.stamp()
+    const found = await lookup(hash)
+    if (found && trusted && deps.invalidation.unchanged(stamp)) local.set(hash, found)
+    return found
+  }
+
+  /** The identity at once when this process may trust its cached copy, otherwise a promise of it. */
+  return function resolveApiKey(key: string): ApiKeyIdentity | Promise<ApiKeyIdentity | undefined> {
+    const hash = sha256(key)
+    const trusted = deps.invalidation.isFresh()
+    return (trusted && local.get(hash)) || lookupAndRemember(hash, trusted)
   }
 }

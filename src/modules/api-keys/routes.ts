@@ -6,7 +6,7 @@ import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
 import { IdParams, iso, NullableTimestamp, RoleSchema, Timestamp, Uuid } from '../../lib/schemas.js'
 import { keys, TTL } from '../../redis/keys.js'
 import { recordAudit } from '../audit/repository.js'
-import { generateApiKey, REVOKED } from './credentials.js'
+import { API_KEY_CACHE, generateApiKey, REVOKED } from './credentials.js'
 import { findKey, insertKey, listKeys, revokeKey, type ApiKeyRow } from './repository.js'
 
 const ApiKeySchema = Type.Object({
@@ -131,9 +131,11 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
           }
         )
       })
-      // After the commit: overwrite any cached identity. If Redis refuses, the 503 tells the caller to
-      // repeat the (idempotent) revocation; lookups fall back to Postgres while Redis is down anyway.
+      // After the commit: overwrite any cached identity, in Redis and in every process (which waits until
+      // no process can still serve it). If Redis refuses, the 503 tells the caller to repeat the
+      // (idempotent) revocation; lookups fall back to Postgres while Redis is down anyway.
       await app.redis.set(keys.apiKeyAuth(existing.keyHash), REVOKED, 'EX', TTL.apiKeyAuthSeconds)
+      await app.invalidation.invalidateEverywhere(API_KEY_CACHE, existing.keyHash)
       return reply.code(204).send(null)
     }
   )

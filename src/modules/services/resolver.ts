@@ -85,11 +85,13 @@ export function createServiceResolver(deps: {
       if (hit) out.set(name, hit)
       else missing.push(name)
     }
+    // A lookup that raced an invalidation is used for this request but not cached.
+    const stamp = deps.invalidation.stamp()
     for (const lookup of [fromRedis, fromPostgres]) {
       if (missing.length === 0) break
       const found = await lookup(ctx.organizationId, missing)
       for (const [name, service] of found) {
-        local.set(cacheKey(ctx.organizationId, name), service)
+        if (deps.invalidation.unchanged(stamp)) local.set(cacheKey(ctx.organizationId, name), service)
         out.set(name, service)
       }
       missing = missing.filter((name) => !found.has(name))
