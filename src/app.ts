@@ -59,10 +59,6 @@ export const autopilot = fp<{ config: Config }>(
     await app.register(detectionPlugin)
     await app.register(docsPlugin)
 
-    app.addHook('onSend', async (request, reply) => {
-      void reply.header('x-request-id', request.id)
-    })
-
     await app.register(healthRoutes)
     await app.register(metricsPlugin)
     await registerQueueDashboard(app)
@@ -82,7 +78,7 @@ export const autopilot = fp<{ config: Config }>(
     await app.register(
       async (api) => {
         api.addHook('onRoute', requireDeclaredRole)
-        api.addHook('onRequest', api.authenticate)
+        api.addHook('onRequest', api.authenticateHook)
         await registerCredentialRateLimit(api)
         api.addHook('preValidation', authorize)
         await registerIdempotency(api)
@@ -113,17 +109,20 @@ export const autopilot = fp<{ config: Config }>(
 )
 
 /**
+ * Headers every response carries: the request id, and `connection: close` once the server is closing.
  * Graceful close under load: requests in flight when close starts still finish, but their keep-alive
  * connections must not hold the server open (Node's server.close waits for every connection, and idle
- * ones are only closed once). Responses sent while closing say `connection: close`.
+ * ones are only closed once). A callback hook, not an async one: it runs on every response.
  */
-function drainOnClose(app: FastifyInstance) {
+function responseHeaders(app: FastifyInstance) {
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    void reply.header('x-request-id', request.id)
     if (closing) void reply.header('connection', 'close')
+    done(null, payload)
   })
 }
 
@@ -151,7 +150,7 @@ export async function buildApp(config: Config, options: Pick<FastifyServerOption
     forceCloseConnections: 'idle',
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()
-  drainOnClose(app)
+  responseHeaders(app)
   await app.register(autopilot, { config })
   return app
 }

@@ -32,11 +32,18 @@ export async function registerIdempotency(api: FastifyInstance) {
     schema.response = { ...schema.response, ...problemResponses(409, 422) }
     schema.description = `${schema.description ? `${schema.description} ` : ''}Honours an Idempotency-Key header (24h): a repeat returns the first response (header idempotent-replayed: true); the same key with another body → 422 idempotency_mismatch; while the first is in flight → 409.`
   })
-  api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    const options = request.routeOptions.config.idempotent
+  // Callback hooks that return at once without a header: they run on every request of the subtree.
+  api.addHook('preHandler', (request, reply, done) => {
     const header = request.headers['idempotency-key']
-    if (!options || header === undefined) return
-    const key = Array.isArray(header) ? header[0]! : header
+    if (!request.routeOptions.config.idempotent || header === undefined) return done()
+    // After replaying the first response, `done` must not be called.
+    claim(request, reply, Array.isArray(header) ? header[0]! : header).then((replayed) => {
+      if (!replayed) done()
+    }, done)
+  })
+
+  /** Records the key, or replays the first response (then resolves true). */
+  async function claim(request: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean> {
     if (!KEY.test(key)) {
       throw errors.validation('Idempotency-Key is invalid', [{ path: '/headers/idempotency-key', message: 'must be 1-255 visible ASCII characters' }])
     }
@@ -55,7 +62,7 @@ export async function registerIdempotency(api: FastifyInstance) {
       .returning()
     if (claimed) {
       request.idempotency = { key, organizationId }
-      return
+      return false
     }
     const [first] = await api.db
       .select()
@@ -67,24 +74,29 @@ export async function registerIdempotency(api: FastifyInstance) {
     }
     if (first.status === 'in_progress') throw errors.conflict('a request with this Idempotency-Key is still in progress')
     void reply.header('idempotent-replayed', 'true')
-    return reply.code(first.responseStatus!).send(first.responseBody)
+    void reply.code(first.responseStatus!).send(first.responseBody)
+    return true
+  }
+
+  api.addHook('onSend', (request, reply, payload, done) => {
+    if (!request.idempotency) return done(null, payload)
+    complete(request, reply, payload).then(() => done(null, payload), done)
   })
 
-  api.addHook('onSend', async (request, reply, payload) => {
-    const claim = request.idempotency
-    if (!claim) return payload
+  /** Stores the response under the claimed key, or releases the key after a 5xx. */
+  async function complete(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
+    const claim = request.idempotency!
     const where = and(eq(idempotencyKeys.organizationId, claim.organizationId), eq(idempotencyKeys.key, claim.key))
     if (reply.statusCode >= 500) {
       await api.db.delete(idempotencyKeys).where(where)
-      return payload
+      return
     }
     const body = parseJson(payload)
     for (const field of request.routeOptions.config.idempotent?.redact ?? []) {
       if (body && typeof body === 'object' && field in body) (body as Record<string, unknown>)[field] = REDACTED
     }
     await api.db.update(idempotencyKeys).set({ status: 'completed', responseStatus: reply.statusCode, responseBody: body }).where(where)
-    return payload
-  })
+  }
 }
 
 function parseJson(payload: unknown): unknown {

@@ -49,9 +49,10 @@ export default fp(
       }
     })
 
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched'
       http.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+      done()
     })
 
     const probe = async (dependency: string, read: () => Promise<void>) => {

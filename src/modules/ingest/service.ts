@@ -168,13 +168,15 @@ export function createIngestService(deps: {
       }
       const triggered =
         live.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
-      correlations.push(deps.correlator.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
+      if (live.length > 0) correlations.push(deps.correlator.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
     }
-    const settled = (await Promise.all(correlations)).filter((c) => c !== null)
-
-    const events: AppEvent[] = anomalies.slice(0, MAX_ANOMALY_EVENTS).map((data) => ({ type: 'anomaly.detected', data }))
-    for (const correlation of settled) events.push(...correlation.events)
-    await deps.publish(ctx.organizationId, events)
+    // The common case, nothing found, costs no further await.
+    const settled = correlations.length > 0 ? (await Promise.all(correlations)).filter((c) => c !== null) : []
+    if (anomalies.length > 0) {
+      const events: AppEvent[] = anomalies.slice(0, MAX_ANOMALY_EVENTS).map((data) => ({ type: 'anomaly.detected', data }))
+      for (const correlation of settled) events.push(...correlation.events)
+      await deps.publish(ctx.organizationId, events)
+    }
 
     rejected.sort((a, b) => a.index - b.index)
     return {

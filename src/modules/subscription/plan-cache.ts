@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Database } from '../../db/client.js'
 import type { Plan } from '../../db/schema/index.js'
-import { fetchFresh } from '../../lib/invalidation.js'
+import { cachedOrFetch } from '../../lib/invalidation.js'
 import { findSubscription } from './repository.js'
 
 /**
@@ -15,7 +15,7 @@ export function createPlanCache(db: Database, ttlMs = 15_000) {
     fetchMethod: async (organizationId) => (await findSubscription(db, organizationId))?.plan ?? 'free'
   })
   return {
-    planOf: async (organizationId: string): Promise<Plan> => (await fetchFresh(cache, organizationId)) ?? 'free',
+    planOf: (organizationId: string): Plan | Promise<Plan> => cachedOrFetch(cache, organizationId, 'free'),
     forget: (organizationId: string) => void cache.delete(organizationId)
   }
 }

@@ -2,7 +2,7 @@ import { and, eq, gt } from 'drizzle-orm'
 import { LRUCache } from 'lru-cache'
 import type { Database } from '../../db/client.js'
 import { suppressionRules } from '../../db/schema/index.js'
-import { fetchFresh, type InvalidationBus } from '../../lib/invalidation.js'
+import { cachedOrFetch, type InvalidationBus } from '../../lib/invalidation.js'
 import type { RuleWindow } from './matcher.js'
 
 export const RULE_CACHE = 'suppressionRules'
@@ -31,7 +31,7 @@ export function createRuleCache(db: Database, invalidation: InvalidationBus) {
     })
   )
   return {
-    rulesOf: async (organizationId: string) => (await fetchFresh(cache, organizationId)) ?? [],
+    rulesOf: (organizationId: string): RuleWindow[] | Promise<RuleWindow[]> => cachedOrFetch(cache, organizationId, []),
     changed: (organizationId: string) => invalidation.invalidate(RULE_CACHE, organizationId)
   }
 }
