@@ -2,6 +2,14 @@
  * Ingestion benchmark: autocannon against the compiled API (real Postgres and Redis, production settings),
  * next to a hello-world Fastify route measured in the same run. Run with `npm run bench`.
  * Uses its own database (autopilot_bench) and Redis database 2, which it flushes.
+ *
+ * This machine's speed drifts by ±20% from one minute to the next, so the scenarios run interleaved in
+ * BENCH_ROUNDS rounds (hello-world, then each API scenario) and the report gives medians, each API run
+ * compared with the hello-world run of its own round.
+ *
+ * Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (10),
+ * BENCH_RUNS (subset of single,batch), BENCH_VARIANTS (comma-separated compiled builds to compare, default
+ * `dist`; each runs as its own API server), BENCH_CPU_PROFILE_DIR (write V8 CPU profiles of the API there).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -9,20 +17,23 @@ import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { runMigrations } from '../src/db/migrate.js'
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/autopilot_bench'
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/2'
-const API_PORT = 3901
-const HELLO_PORT = 3902
+const RUNS = new Set((process.env.BENCH_RUNS ?? 'single,batch').split(','))
+const VARIANTS = (process.env.BENCH_VARIANTS ?? 'dist').split(',')
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE_DIR
+const HELLO_PORT = 3900
+const FIRST_API_PORT = 3901
 const SERVICES = 10
 const METRICS = 10
 
 const children: ChildProcess[] = []
-function start(script: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
+function start(script: string, env: Record<string, string>, nodeArgs: string[] = []) {
+  const child = spawn(process.execPath, [...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
   children.push(child)
-  return child
 }
 async function waitFor(url: string) {
   for (let i = 0; i < 100; i++) {
@@ -31,9 +42,9 @@ async function waitFor(url: string) {
   }
   throw new Error(`${url} did not come up`)
 }
-async function post(path: string, body: unknown, token?: string) {
-  const res = await fetch(`http://127.0.0.1:${API_PORT}${path}`, {
-    method: path === '/v1/subscription' ? 'PUT' : 'POST',
+async function send(base: string, method: string, path: string, body: unknown, token?: string) {
+  const res = await fetch(`${base}${path}`, {
+    method,
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify(body)
   })
@@ -46,10 +57,58 @@ const value = (i: number) => 100 + Math.sin(i) * 2
 const series = Array.from({ length: SERVICES * METRICS }, (_, i) => ({ service: `bench-${i % SERVICES}`, metric: `metric_${Math.floor(i / SERVICES)}` }))
 const batch = (round: number) => series.map((s, i) => ({ ...s, value: value(round * 100 + i) }))
 
-function run(title: string, options: autocannon.Options) {
+function run(url: string, options: Partial<autocannon.Options> = {}) {
   return new Promise<autocannon.Result>((resolve, reject) => {
-    autocannon({ connections: CONNECTIONS, duration: DURATION, ...options, title }, (err, result) => (err ? reject(err) : resolve(result)))
+    autocannon({ url, connections: CONNECTIONS, duration: DURATION, ...options }, (err, result) => (err ? reject(err) : resolve(result)))
   })
+}
+
+/** Starts one API server from a compiled build and gives it an organization with warm baselines. */
+async function startApi(dist: string, port: number) {
+  start(
+    `${dist}/src/server.js`,
+    {
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATABASE_URL,
+      REDIS_URL,
+      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-123',
+      LOG_LEVEL: 'warn'
+    },
+    CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : []
+  )
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(`${base}/health/live`)
+  const signup = await send(base, 'POST', '/v1/auth/signup', { email: `bench-${port}-${Date.now()}@example.com`, password: 'benchmark passphrase', organization: 'Bench' })
+  await send(base, 'PUT', '/v1/subscription', { plan: 'enterprise' }, signup.accessToken)
+  const { key } = await send(base, 'POST', '/v1/api-keys', { name: 'bench', role: 'agent' }, signup.accessToken)
+  for (let round = 0; round < 30; round++) await send(base, 'POST', '/v1/metrics', { samples: batch(round) }, key)
+
+  const request = (body: unknown) => ({
+    method: 'POST' as const,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify(body)
+  })
+  return [
+    {
+      key: 'single',
+      name: `${dist}: POST /v1/metrics, 1 sample`,
+      samples: 1,
+      options: { url: `${base}/v1/metrics`, requests: Array.from({ length: 200 }, (_, i) => request({ samples: [{ ...series[i % series.length]!, value: value(i) }] })) }
+    },
+    {
+      key: 'batch',
+      name: `${dist}: POST /v1/metrics, 100 samples`,
+      samples: 100,
+      options: { url: `${base}/v1/metrics`, requests: Array.from({ length: 20 }, (_, round) => request({ samples: batch(100 + round) })) }
+    }
+  ].filter((scenario) => RUNS.has(scenario.key))
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 async function main() {
@@ -59,51 +118,42 @@ async function main() {
   redis.disconnect()
 
   start('dist/scripts/hello-server.js', { PORT: String(HELLO_PORT) })
-  start('dist/src/server.js', {
-    NODE_ENV: 'production',
-    PORT: String(API_PORT),
-    DATABASE_URL,
-    REDIS_URL,
-    JWT_SECRET: 'bench-secret-bench-secret-bench-secret-123',
-    LOG_LEVEL: 'warn'
-  })
   await waitFor(`http://127.0.0.1:${HELLO_PORT}/hello`)
-  await waitFor(`http://127.0.0.1:${API_PORT}/health/live`)
+  const scenarios = []
+  for (const [i, dist] of VARIANTS.entries()) scenarios.push(...(await startApi(dist, FIRST_API_PORT + i)))
 
-  const signup = await post('/v1/auth/signup', { email: `bench-${Date.now()}@example.com`, password: 'benchmark passphrase', organization: 'Bench' })
-  await post('/v1/subscription', { plan: 'enterprise' }, signup.accessToken)
-  const { key } = await post('/v1/api-keys', { name: 'bench', role: 'agent' }, signup.accessToken)
-  for (let round = 0; round < 30; round++) await post('/v1/metrics', { samples: batch(round) }, key)
+  const hello = { name: 'hello-world GET', samples: 0, results: [] as autocannon.Result[], ratios: [] as number[] }
+  const measured = scenarios.map((s) => ({ ...s, results: [] as autocannon.Result[], ratios: [] as number[] }))
+  for (let round = 0; round < ROUNDS; round++) {
+    const baseline = await run(`http://127.0.0.1:${HELLO_PORT}/hello`)
+    hello.results.push(baseline)
+    hello.ratios.push(1)
+    for (const scenario of measured) {
+      const result = await run(scenario.options.url, scenario.options)
+      scenario.results.push(result)
+      scenario.ratios.push(result.requests.average / baseline.requests.average)
+    }
+  }
 
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` }
-  const hello = await run('hello-world', { url: `http://127.0.0.1:${HELLO_PORT}/hello` })
-  const single = await run('ingest 1 sample', {
-    url: `http://127.0.0.1:${API_PORT}/v1/metrics`,
-    requests: Array.from({ length: 200 }, (_, i) => ({
-      method: 'POST' as const,
-      headers,
-      body: JSON.stringify({ samples: [{ ...series[i % series.length]!, value: value(i) }] })
-    }))
+  const table = [hello, ...measured].map(({ name, samples, results, ratios }) => {
+    const rate = median(results.map((r) => r.requests.average))
+    return {
+      name,
+      'req/s': Math.round(rate),
+      'samples/s': samples ? Math.round(rate * samples) : '',
+      'p50 ms': median(results.map((r) => r.latency.p50)),
+      'p99 ms': median(results.map((r) => r.latency.p99)),
+      'vs hello req/s': median(ratios).toFixed(2),
+      'rounds (req/s)': results.map((r) => Math.round(r.requests.average)).join(' '),
+      errors: results.reduce((sum, r) => sum + r.errors + r.timeouts + r.non2xx, 0)
+    }
   })
-  const batched = await run('ingest 100 samples', {
-    url: `http://127.0.0.1:${API_PORT}/v1/metrics`,
-    requests: Array.from({ length: 20 }, (_, round) => ({ method: 'POST' as const, headers, body: JSON.stringify({ samples: batch(100 + round) }) }))
-  })
-
-  const row = (name: string, r: autocannon.Result, samplesPerRequest: number) => ({
-    name,
-    'req/s': Math.round(r.requests.average),
-    'samples/s': samplesPerRequest ? Math.round(r.requests.average * samplesPerRequest) : '',
-    'p50 ms': r.latency.p50,
-    'p99 ms': r.latency.p99,
-    'vs hello req/s': (r.requests.average / hello.requests.average).toFixed(2),
-    errors: r.errors + r.timeouts + r.non2xx
-  })
-  const table = [row('hello-world GET', hello, 0), row('POST /v1/metrics, 1 sample', single, 1), row('POST /v1/metrics, 100 samples', batched, 100)]
-  console.log(`\n${CONNECTIONS} connections, ${DURATION}s each, ${SERVICES} services × ${METRICS} metrics\n`)
+  console.log(`\n${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION}s, ${SERVICES} services × ${METRICS} metrics, medians\n`)
   console.table(table)
-  console.log('\n| run | req/s | samples/s | p50 ms | p99 ms | req/s vs hello-world | errors |\n|---|---|---|---|---|---|---|')
-  for (const r of table) console.log(`| ${r.name} | ${r['req/s']} | ${r['samples/s']} | ${r['p50 ms']} | ${r['p99 ms']} | ${r['vs hello req/s']} | ${r.errors} |`)
+  console.log('\n| run | req/s | samples/s | p50 ms | p99 ms | req/s vs hello-world (same round) | per round req/s | errors |\n|---|---|---|---|---|---|---|---|')
+  for (const r of table) {
+    console.log(`| ${r.name} | ${r['req/s']} | ${r['samples/s']} | ${r['p50 ms']} | ${r['p99 ms']} | ${r['vs hello req/s']} | ${r['rounds (req/s)']} | ${r.errors} |`)
+  }
 }
 
 try {
