@@ -19,7 +19,7 @@ import { subscriptionRoutes } from './modules/subscription/routes.js'
 import { runbookRoutes } from './modules/runbooks/routes.js'
 import { suppressionRoutes } from './modules/suppression/routes.js'
 import { userRoutes } from './modules/users/routes.js'
-import authPlugin, { authorize, requireDeclaredRole } from './plugins/auth.js'
+import authPlugin, { requireRole } from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import detectionPlugin from './plugins/detection.js'
 import docsPlugin from './plugins/docs.js'
@@ -77,10 +77,9 @@ export const autopilot = fp<{ config: Config }>(
     // Authenticated subtree: authenticate (401) → per-credential rate limit (429) → declared role (403).
     await app.register(
       async (api) => {
-        api.addHook('onRoute', requireDeclaredRole)
+        api.addHook('onRoute', requireRole)
         api.addHook('onRequest', api.authenticateHook)
         await registerCredentialRateLimit(api)
-        api.addHook('preValidation', authorize)
         await registerIdempotency(api)
         const features = [
           meRoutes,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { hash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 
 const SCRYPT: ScryptOptions = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }
 const KEY_LENGTH = 32
@@ -27,5 +27,6 @@ export async function verifyPassword(password: string, stored: string | undefine
   return stored !== undefined && expected.length === actual.length && timingSafeEqual(expected, actual)
 }
 
-export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
+/** One-shot crypto.hash: a third of createHash's cost, which shows on the per-request API-key lookup. */
+export const sha256 = (value: string) => hash('sha256', value, 'hex')
 export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64url')

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Role } from '../db/schema/index.js'
 import { errors } from '../errors.js'
 import { roleAtLeast, type Principal } from '../lib/context.js'
+import { appendRouteHook } from '../lib/route-hooks.js'
 import { throttled } from '../lib/throttle.js'
 import { API_KEY_PREFIX, createApiKeyResolver, type ApiKeyIdentity } from '../modules/api-keys/credentials.js'
 
@@ -109,14 +110,16 @@ export default fp(
   { name: 'auth', dependencies: ['db', 'redis'] }
 )
 
-/** onRoute hook of the authenticated subtree: a route that forgets to declare its role fails at start-up. */
-export function requireDeclaredRole(routeOptions: { url?: string; config?: { minRole?: Role } }) {
-  if (!routeOptions.config?.minRole) throw new Error(`route ${routeOptions.url} in the authenticated API declares no minRole`)
-}
-
-/** preValidation hook of the authenticated subtree: runs after authentication and the rate limit. */
-export function authorize(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
-  const minRole = request.routeOptions.config.minRole!
-  if (!roleAtLeast(request.principal.role, minRole)) return done(errors.forbidden(`this operation requires the ${minRole} role or above`))
-  done()
+/**
+ * onRoute hook of the authenticated subtree: every route declares its lowest role (one that forgets fails
+ * at start-up) and gets a preValidation check of it, which runs after authentication and the rate limit.
+ */
+export function requireRole(route: { url?: string; config?: { minRole?: Role } }) {
+  const minRole = route.config?.minRole
+  if (!minRole) throw new Error(`route ${route.url} in the authenticated API declares no minRole`)
+  const forbidden = `this operation requires the ${minRole} role or above`
+  appendRouteHook(route, 'preValidation', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    if (roleAtLeast(request.principal.role, minRole)) done()
+    else done(errors.forbidden(forbidden))
+  })
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { idempotencyKeys } from '../db/schema/index.js'
 import { AppError, errors, problemResponses } from '../errors.js'
 import { sha256 } from '../lib/crypto.js'
+import { appendRouteHook } from '../lib/route-hooks.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -25,21 +26,28 @@ export const REDACTED = '[shown only in the first response]'
  * (5xx) release the key so the client can retry. Keys are kept 24h.
  */
 export async function registerIdempotency(api: FastifyInstance) {
-  // Document the behaviour on every route that has it: the header, and the 409 and 422 it may answer.
+  // Only the routes that declare it get the hooks (callback hooks: without the header they return at
+  // once), and their documentation names the header and the 409 and 422 it may answer.
   api.addHook('onRoute', (route) => {
-    if (!route.config?.idempotent || !route.schema) return
-    const schema = route.schema as { description?: string; response?: Record<number, unknown> }
-    schema.response = { ...schema.response, ...problemResponses(409, 422) }
-    schema.description = `${schema.description ? `${schema.description} ` : ''}Honours an Idempotency-Key header (24h): a repeat returns the first response (header idempotent-replayed: true); the same key with another body → 422 idempotency_mismatch; while the first is in flight → 409.`
-  })
-  // Callback hooks that return at once without a header: they run on every request of the subtree.
-  api.addHook('preHandler', (request, reply, done) => {
-    const header = request.headers['idempotency-key']
-    if (!request.routeOptions.config.idempotent || header === undefined) return done()
-    // After replaying the first response, `done` must not be called.
-    claim(request, reply, Array.isArray(header) ? header[0]! : header).then((replayed) => {
-      if (!replayed) done()
-    }, done)
+    const options = route.config?.idempotent
+    if (!options) return
+    if (route.schema) {
+      const schema = route.schema as { description?: string; response?: Record<number, unknown> }
+      schema.response = { ...schema.response, ...problemResponses(409, 422) }
+      schema.description = `${schema.description ? `${schema.description} ` : ''}Honours an Idempotency-Key header (24h): a repeat returns the first response (header idempotent-replayed: true); the same key with another body → 422 idempotency_mismatch; while the first is in flight → 409.`
+    }
+    appendRouteHook(route, 'preHandler', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      const header = request.headers['idempotency-key']
+      if (header === undefined) return done()
+      // After replaying the first response, `done` must not be called.
+      claim(request, reply, Array.isArray(header) ? header[0]! : header).then((replayed) => {
+        if (!replayed) done()
+      }, done)
+    })
+    appendRouteHook(route, 'onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) => {
+      if (!request.idempotency) return done(null, payload)
+      complete(request, reply, payload, options.redact ?? []).then(() => done(null, payload), done)
+    })
   })
 
   /** Records the key, or replays the first response (then resolves true). */
@@ -78,13 +86,8 @@ export async function registerIdempotency(api: FastifyInstance) {
     return true
   }
 
-  api.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.idempotency) return done(null, payload)
-    complete(request, reply, payload).then(() => done(null, payload), done)
-  })
-
   /** Stores the response under the claimed key, or releases the key after a 5xx. */
-  async function complete(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
+  async function complete(request: FastifyRequest, reply: FastifyReply, payload: unknown, redact: string[]) {
     const claim = request.idempotency!
     const where = and(eq(idempotencyKeys.organizationId, claim.organizationId), eq(idempotencyKeys.key, claim.key))
     if (reply.statusCode >= 500) {
@@ -92,7 +95,7 @@ export async function registerIdempotency(api: FastifyInstance) {
       return
     }
     const body = parseJson(payload)
-    for (const field of request.routeOptions.config.idempotent?.redact ?? []) {
+    for (const field of redact) {
       if (body && typeof body === 'object' && field in body) (body as Record<string, unknown>)[field] = REDACTED
     }
     await api.db.update(idempotencyKeys).set({ status: 'completed', responseStatus: reply.statusCode, responseBody: body }).where(where)
