@@ -4,14 +4,16 @@
  * Uses its own database (autopilot_bench) and Redis database 2, which it flushes.
  *
  * This machine's speed drifts by ±20% from one minute to the next, so the scenarios run interleaved in
- * BENCH_ROUNDS rounds (hello-world, then each API scenario) and the report gives medians, each API run
- * compared with the hello-world run of its own round.
+ * BENCH_ROUNDS rounds (hello-world, then each API scenario) after a 2 s warm-up of each, and the report
+ * gives medians, each API run compared with the hello-world run of its own round, and the CPU time the API
+ * process and Redis spent per request (steadier than throughput here).
  *
  * Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (10),
  * BENCH_RUNS (subset of single,batch), BENCH_VARIANTS (comma-separated compiled builds to compare, default
  * `dist`; each runs as its own API server), BENCH_CPU_PROFILE_DIR (write V8 CPU profiles of the API there).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -19,6 +21,7 @@ import { runMigrations } from '../src/db/migrate.js'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const WARMUP_SECONDS = 2
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/autopilot_bench'
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/2'
@@ -34,6 +37,20 @@ const children: ChildProcess[] = []
 function start(script: string, env: Record<string, string>, nodeArgs: string[] = []) {
   const child = spawn(process.execPath, [...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
   children.push(child)
+  return child.pid!
+}
+
+/** CPU time (µs) a process has used so far, from /proc (Linux). */
+function processCpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS
+}
+const CLOCK_TICKS = 100
+/** CPU time (µs) the Redis server has used so far. */
+async function redisCpuMicros(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+  return (read('used_cpu_user') + read('used_cpu_sys')) * 1e6
 }
 async function waitFor(url: string) {
   for (let i = 0; i < 100; i++) {
@@ -65,7 +82,7 @@ function run(url: string, options: Partial<autocannon.Options> = {}) {
 
 /** Starts one API server from a compiled build and gives it an organization with warm baselines. */
 async function startApi(dist: string, port: number) {
-  start(
+  const pid = start(
     `${dist}/src/server.js`,
     {
       NODE_ENV: 'production',
@@ -91,12 +108,14 @@ async function startApi(dist: string, port: number) {
   })
   return [
     {
+      pid,
       key: 'single',
       name: `${dist}: POST /v1/metrics, 1 sample`,
       samples: 1,
       options: { url: `${base}/v1/metrics`, requests: Array.from({ length: 200 }, (_, i) => request({ samples: [{ ...series[i % series.length]!, value: value(i) }] })) }
     },
     {
+      pid,
       key: 'batch',
       name: `${dist}: POST /v1/metrics, 100 samples`,
       samples: 100,
@@ -115,27 +134,34 @@ async function main() {
   await runMigrations(DATABASE_URL)
   const redis = new Redis(REDIS_URL)
   await redis.flushdb()
-  redis.disconnect()
 
   start('dist/scripts/hello-server.js', { PORT: String(HELLO_PORT) })
   await waitFor(`http://127.0.0.1:${HELLO_PORT}/hello`)
   const scenarios = []
   for (const [i, dist] of VARIANTS.entries()) scenarios.push(...(await startApi(dist, FIRST_API_PORT + i)))
 
-  const hello = { name: 'hello-world GET', samples: 0, results: [] as autocannon.Result[], ratios: [] as number[] }
-  const measured = scenarios.map((s) => ({ ...s, results: [] as autocannon.Result[], ratios: [] as number[] }))
+  // Warm-up (not counted): every server's JIT sees its scenario's traffic before the first round.
+  await run(`http://127.0.0.1:${HELLO_PORT}/hello`, { duration: WARMUP_SECONDS })
+  for (const scenario of scenarios) await run(scenario.options.url, { ...scenario.options, duration: WARMUP_SECONDS })
+
+  const hello = { name: 'hello-world GET', samples: 0, results: [] as autocannon.Result[], ratios: [] as number[], apiCpu: [] as number[], redisCpu: [] as number[] }
+  const measured = scenarios.map((s) => ({ ...s, results: [] as autocannon.Result[], ratios: [] as number[], apiCpu: [] as number[], redisCpu: [] as number[] }))
   for (let round = 0; round < ROUNDS; round++) {
     const baseline = await run(`http://127.0.0.1:${HELLO_PORT}/hello`)
     hello.results.push(baseline)
     hello.ratios.push(1)
     for (const scenario of measured) {
+      const [api, server] = [processCpuMicros(scenario.pid), await redisCpuMicros(redis)]
       const result = await run(scenario.options.url, scenario.options)
+      scenario.apiCpu.push((processCpuMicros(scenario.pid) - api) / result.requests.total)
+      scenario.redisCpu.push(((await redisCpuMicros(redis)) - server) / result.requests.total)
       scenario.results.push(result)
       scenario.ratios.push(result.requests.average / baseline.requests.average)
     }
   }
 
-  const table = [hello, ...measured].map(({ name, samples, results, ratios }) => {
+  redis.disconnect()
+  const table = [hello, ...measured].map(({ name, samples, results, ratios, apiCpu, redisCpu }) => {
     const rate = median(results.map((r) => r.requests.average))
     return {
       name,
@@ -145,14 +171,20 @@ async function main() {
       'p99 ms': median(results.map((r) => r.latency.p99)),
       'vs hello req/s': median(ratios).toFixed(2),
       'rounds (req/s)': results.map((r) => Math.round(r.requests.average)).join(' '),
+      'API CPU µs/req': apiCpu.length ? Math.round(median(apiCpu)) : '',
+      'Redis CPU µs/req': redisCpu.length ? Math.round(median(redisCpu)) : '',
       errors: results.reduce((sum, r) => sum + r.errors + r.timeouts + r.non2xx, 0)
     }
   })
   console.log(`\n${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION}s, ${SERVICES} services × ${METRICS} metrics, medians\n`)
   console.table(table)
-  console.log('\n| run | req/s | samples/s | p50 ms | p99 ms | req/s vs hello-world (same round) | per round req/s | errors |\n|---|---|---|---|---|---|---|---|')
+  console.log(
+    '\n| run | req/s | samples/s | p50 ms | p99 ms | req/s vs hello-world (same round) | per round req/s | API CPU µs/req | Redis CPU µs/req | errors |\n|---|---|---|---|---|---|---|---|---|---|'
+  )
   for (const r of table) {
-    console.log(`| ${r.name} | ${r['req/s']} | ${r['samples/s']} | ${r['p50 ms']} | ${r['p99 ms']} | ${r['vs hello req/s']} | ${r['rounds (req/s)']} | ${r.errors} |`)
+    console.log(
+      `| ${r.name} | ${r['req/s']} | ${r['samples/s']} | ${r['p50 ms']} | ${r['p99 ms']} | ${r['vs hello req/s']} | ${r['rounds (req/s)']} | ${r['API CPU µs/req']} | ${r['Redis CPU µs/req']} | ${r.errors} |`
+    )
   }
 }
 

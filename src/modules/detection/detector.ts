@@ -65,12 +65,7 @@ export async function scoreServiceBatch(
   const reply = (await redis.scoreSamples(
     scriptKeys.length,
     ...scriptKeys,
-    detection.minSamples,
-    BASELINE_ALPHA,
-    TTL.anomalyWindowMs,
-    detection.warningWindowSeconds * 1000,
-    TTL.baselineMs,
-    now,
+    `${detection.minSamples} ${BASELINE_ALPHA} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${TTL.baselineMs} ${now}`,
     seriesSpec,
     sampleSpec
   )) as (string | number)[]

@@ -4,12 +4,12 @@ Scores a batch of samples of one service against their baselines, then learns fr
 KEYS[1]    recent_anomalies:{serviceId}   sorted set, score = sample time (ms)
 KEYS[2]    baseline_index:{serviceId}     set of the service's metric names
 KEYS[3..]  baseline:{serviceId}:<metric>  hash n, mean, var, lastTs, at, ttlAt
-ARGV[1..6] minSamples, alpha, windowMs, triggerWindowMs, baselineTtlMs, now (ms)
-ARGV[7]    per baseline key, in KEYS order: "<metric> <z threshold> <direction u|d|b>;" …
-ARGV[8]    per sample: "<key index> <value> <time ms | -1 = arrival> <suppressed up to 0|1|2>;" …
+ARGV[1]    "<minSamples> <alpha> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms>"
+ARGV[2]    per baseline key, in KEYS order: "<metric> <z threshold> <direction u|d|b>;" …
+ARGV[3]    per sample: "<key index> <value> <time ms | -1 = arrival> <suppressed up to 0|1|2>;" …
 
-Every argument, reply element and redis.call costs more than the arithmetic here, so the batch travels as
-two packed strings, the reply carries only counts and anomalies, and a series' TTL and index entry are
+Every argument, reply element and redis.call costs more than the arithmetic here (on both sides: the
+client encodes each argument separately), so the settings and the batch travel as three packed strings, the reply carries only counts and anomalies, and a series' TTL and index entry are
 refreshed at most once an hour (field ttlAt), not on every sample.
 
 Each sample is scored before it is added. Values beyond the threshold band enter the baseline clipped to
@@ -22,17 +22,14 @@ Reply: { recent, learning, stale, then 6 fields per anomaly: sample position (1-
 (strings), severity (1 warning, 2 critical), suppressed (0 | 1), time }.
 recent = unsuppressed anomalies of the service within triggerWindowMs (0 unless this batch had one).
 ]]
-local minSamples = tonumber(ARGV[1])
-local alphaFloor = tonumber(ARGV[2])
-local windowMs = tonumber(ARGV[3])
-local triggerWindowMs = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
-local now = tonumber(ARGV[6])
+local settings = {}
+for number in string.gmatch(ARGV[1], '[^ ]+') do settings[#settings + 1] = tonumber(number) end
+local minSamples, alphaFloor, windowMs, triggerWindowMs, ttl, now = unpack(settings)
 local TTL_REFRESH_MS = 3600000
 
 local series = {}
 local k = 3
-for metric, threshold, direction in string.gmatch(ARGV[7], '([^ ;]+) ([^ ;]+) ([udb]);') do
+for metric, threshold, direction in string.gmatch(ARGV[2], '([^ ;]+) ([^ ;]+) ([udb]);') do
   series[k] = { metric = metric, threshold = tonumber(threshold), direction = direction }
   k = k + 1
 end
@@ -41,7 +38,7 @@ local reply = { 0, 0, 0 }
 local learning, stale, position = 0, 0, 0
 local anomalous = false
 
-for ki, vs, ts, ss in string.gmatch(ARGV[8], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
+for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
   position = position + 1
   local key = KEYS[tonumber(ki)]
   local s = series[tonumber(ki)]
