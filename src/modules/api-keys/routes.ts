@@ -107,7 +107,9 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'revokeApiKey',
-        summary: 'Revoke an API key; it answers 401 from the next request on',
+        summary: 'Revoke an API key; it answers 401 from the next request on, in every API process',
+        description:
+          'Answers once no API process can still accept the key from its in-process cache (about one second). A 503 means Redis refused the cache update: the key is revoked in Postgres; repeat the request.',
         params: IdParams,
         response: { 204: Type.Null({ description: 'revoked' }), ...problemResponses(400, 401, 403, 404, 429, 503) }
       }
