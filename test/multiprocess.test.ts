@@ -75,12 +75,15 @@ describe('a process whose Redis connections silently stop answering', () => {
     const org = await signup(a.app)
     const key = await apiKey(a.app, org)
     const list = () => call(c, key.key, { method: 'GET', url: '/v1/services' })
+    const live = async () => /^autopilot_cache_invalidations_live (\d)$/m.exec((await c.inject({ method: 'GET', url: '/metrics' })).body)?.[1]
     await vi.waitFor(() => expect(c.invalidation.isFresh()).toBe(true))
+    expect(await live()).toBe('1')
     expect((await list()).statusCode).toBe(200) // cached in c's memory
 
     proxy.blackhole() // c neither gets the invalidation nor any answer from Redis, and is not told so
     expect((await call(a.app, org.token, { method: 'DELETE', url: `/v1/api-keys/${key.id}` })).statusCode).toBe(204)
     expect(c.invalidation.isFresh()).toBe(false)
+    expect(await live()).toBe('0')
     // Neither memory nor Redis: Postgres, which knows the key is revoked.
     expect((await list()).statusCode).toBe(401)
 

@@ -21,6 +21,11 @@ export const FRESHNESS_MS = 1000
  * Caches whose staleness is a security matter (API keys) also check `isFresh()` before trusting an entry,
  * and their invalidation (`invalidateEverywhere`) waits before it answers: by then every process has either applied
  * it or stopped trusting its cache, whether it got the message or its connection silently died.
+ *
+ * The argument needs the PUBLISH and every subscriber on one Redis server, which is what a standalone
+ * connection (all this service opens) gives. On a Redis Cluster a message crosses the cluster bus
+ * asynchronously, so a PONG from the subscriber's node no longer proves delivery; moving the state role
+ * to a cluster needs sharded pub/sub (SSUBSCRIBE on the key's slot) or no in-process API-key cache.
  */
 export function createInvalidationBus(redis: Redis, subscriber: Redis, onError: (err: unknown) => void) {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -39,6 +44,8 @@ export function createInvalidationBus(redis: Redis, subscriber: Redis, onError: 
     changes++
     caches.forEach((cache) => cache.clear())
   }
+  // A refused SUBSCRIBE (timeout, ACL) is retried on the same connection: until it succeeds this process
+  // receives no invalidations, so it neither trusts its API-key cache nor stops asking Redis.
   const subscribe = () => {
     const current = generation
     subscriber
@@ -46,7 +53,13 @@ export function createInvalidationBus(redis: Redis, subscriber: Redis, onError: 
       .then(() => {
         if (current === generation) subscribed = current
       })
-      .catch(onError)
+      .catch((err: unknown) => {
+        onError(err)
+        const retry = () => {
+          if (current === generation) subscribe()
+        }
+        if (current === generation) setTimeout(retry, PING_INTERVAL_MS).unref()
+      })
   }
 
   subscriber.on('message', (_channel: string, message: string) => {

@@ -38,6 +38,14 @@ export default fp(
     const openIncidents = new Gauge({ name: 'autopilot_incidents_open', help: 'Incidents not resolved', registers: [registry] })
     const actionsByStatus = new Gauge({ name: 'autopilot_actions', help: 'Actions by status', labelNames: ['status'], registers: [registry] })
     const queueDepth = new Gauge({ name: 'autopilot_queue_jobs', help: 'BullMQ jobs by queue and state', labelNames: ['queue', 'state'], registers: [registry] })
+    new Gauge({
+      name: 'autopilot_cache_invalidations_live',
+      help: '1 while this process provably receives cache invalidations (and so serves API keys from memory)',
+      registers: [registry],
+      collect() {
+        this.set(app.invalidation.isFresh() ? 1 : 0)
+      }
+    })
     const dlqDepth = new Gauge({ name: 'autopilot_audit_dlq_entries', help: 'Deferred writes waiting in audit:dlq', registers: [registry] })
 
     app.decorate('metrics', {

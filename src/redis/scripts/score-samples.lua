@@ -23,7 +23,10 @@ Reply: { recent, learning, stale, then 6 fields per anomaly: sample position (1-
 recent = unsuppressed anomalies of the service within triggerWindowMs (0 unless this batch had one).
 ]]
 local settings = {}
-for number in string.gmatch(ARGV[1], '[^ ]+') do settings[#settings + 1] = tonumber(number) end
+for word in string.gmatch(ARGV[1], '[^ ]+') do
+  settings[#settings + 1] = tonumber(word) or error('score-samples: setting is not a number: ' .. word)
+end
+if #settings ~= 6 then error('score-samples: expected 6 settings, got ' .. #settings) end
 local minSamples, alphaFloor, windowMs, triggerWindowMs, ttl, now = unpack(settings)
 local TTL_REFRESH_MS = 3600000
 
