@@ -5,7 +5,7 @@ import { FRESHNESS_MS } from '../src/lib/invalidation.js'
 import { sha256 } from '../src/lib/crypto.js'
 import { REVOKED } from '../src/modules/api-keys/credentials.js'
 import { keys } from '../src/redis/keys.js'
-import { apiKey, call, signup, testConfig, useApp } from './helpers.js'
+import { apiKey, call, expectProblem, signup, testConfig, useApp } from './helpers.js'
 import { startTcpProxy } from './servers.js'
 
 // Two API instances sharing Postgres and Redis, as two processes behind a load balancer would.
@@ -90,5 +90,24 @@ describe('a process whose Redis connections silently stop answering', () => {
     proxy.restore() // the dead connections are dropped; c reconnects with empty caches
     await vi.waitFor(() => expect(c.invalidation.isFresh()).toBe(true), { timeout: 5000 })
     expect((await list()).statusCode).toBe(401)
+  })
+
+  it('a revocation through it answers 503 while Redis is silent, holds through Postgres, and can be repeated', async () => {
+    const org = await signup(a.app)
+    const key = await apiKey(a.app, org)
+    const revoke = () => call(c, org.token, { method: 'DELETE', url: `/v1/api-keys/${key.id}` })
+    const list = (app: FastifyInstance) => call(app, key.key, { method: 'GET', url: '/v1/services' })
+    expect((await list(a.app)).statusCode).toBe(200)
+
+    proxy.blackhole()
+    // Committed in Postgres, but the Redis tombstone could not be written: the caller is told to repeat.
+    expectProblem(await revoke(), 503, 'unavailable')
+    expect((await list(c)).statusCode).toBe(401) // c asks Postgres
+
+    proxy.restore()
+    await vi.waitFor(async () => expect(await c.redis.ping()).toBe('PONG'), { timeout: 5000 }) // what Retry-After waits for
+    expect((await revoke()).statusCode).toBe(204)
+    expect((await list(a.app)).statusCode).toBe(401) // a had it in Redis and in memory
+    expect((await list(c)).statusCode).toBe(401)
   })
 })
