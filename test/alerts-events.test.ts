@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
+import type { AccessTokenClaims } from '../src/plugins/auth.js'
 import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from './helpers.js'
 
 const ctx = useApp()
@@ -168,6 +169,35 @@ function readEvents(url: string, token: string, count: number, lastEventId?: str
   })
 }
 
+/** An SSE connection that records events and comments until the server ends it. */
+function openStream(url: string, token: string) {
+  const state = { events: [] as { event: string; data: { dedupKey?: string } }[], comments: [] as string[], ended: false }
+  let buffer = ''
+  const req = httpRequest(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => {
+      buffer += chunk
+      let end
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const lines = buffer.slice(0, end).split('\n')
+        buffer = buffer.slice(end + 2)
+        for (const line of lines) if (line.startsWith(': ')) state.comments.push(line.slice(2))
+        const event = lines.find((l) => l.startsWith('event: '))?.slice(7)
+        const data = lines.find((l) => l.startsWith('data: '))?.slice(6)
+        if (event && data) state.events.push({ event, data: JSON.parse(data) })
+      }
+    })
+    res.on('end', () => {
+      state.ended = true
+    })
+  })
+  req.on('error', () => {
+    state.ended = true
+  })
+  req.end()
+  return state
+}
+
 describe('GET /v1/events (SSE over a real port)', () => {
   let base: string
   beforeAll(async () => {
@@ -200,6 +230,36 @@ describe('GET /v1/events (SSE over a real port)', () => {
     // The other organization saw nothing within the time it took.
     const strangerEvents = await Promise.race([stranger, new Promise((resolve) => setTimeout(() => resolve('none'), 200))])
     expect(strangerEvents).toBe('none')
+  })
+
+  it('ends an open stream when its API key is revoked, before delivering anything more', async () => {
+    const org = await signup(ctx.app)
+    const key = await apiKey(ctx.app, org)
+    const second = (await apiKey(ctx.app, org)).key
+    const trigger = (dedupKey: string) =>
+      call(ctx.app, second, { method: 'POST', url: '/v1/alerts', payload: { service: 'sse-revoke', dedupKey, title: dedupKey, severity: 'warning', action: 'trigger' } })
+    const stream = openStream(`${base}/v1/events`, key.key)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await trigger('before')
+    await vi.waitFor(() => expect(stream.events.map((e) => e.data.dedupKey)).toContain('before'))
+
+    expect((await call(ctx.app, org.token, { method: 'DELETE', url: `/v1/api-keys/${key.id}` })).statusCode).toBe(204)
+    await trigger('after')
+    // Ends by itself (the server re-checks the key at least every 5 s), without the event sent after the revocation.
+    await vi.waitFor(() => expect(stream.ended).toBe(true), { timeout: 8000 })
+    expect(stream.events.map((e) => e.data.dedupKey)).not.toContain('after')
+    expect(stream.comments).toContain('credential revoked or expired')
+  })
+
+  it('ends an open stream when its access token expires', async () => {
+    const org = await signup(ctx.app)
+    const claims = ctx.app.jwt.decode<AccessTokenClaims>(org.token)!
+    const shortLived = ctx.app.jwt.sign({ sub: claims.sub, org: claims.org, role: claims.role, sid: claims.sid }, { expiresIn: 1 })
+    const stream = openStream(`${base}/v1/events`, shortLived)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(stream.ended).toBe(false)
+    await vi.waitFor(() => expect(stream.ended).toBe(true), { timeout: 8000 })
+    expect(stream.comments).toContain('credential revoked or expired')
   })
 
   it('refuses a malformed Last-Event-ID and unauthenticated clients', async () => {

@@ -24,7 +24,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['events'],
         operationId: 'streamEvents',
         summary: 'Server-sent events: anomalies, incidents and actions of the organization',
-        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention).`,
+        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention). The stream ends when its API key is revoked or its access token expires (within ${BLOCK_MS / 1000} s when idle, before any further event otherwise).`,
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: STREAM_ID.source })) }),
         response: {
           200: { description: 'an endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } },
@@ -59,10 +59,21 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       })
       out.write(`retry: 2000\n: connected\n\n`)
       let lastWrite = Date.now()
+      const stillAuthenticated = () => app.authenticate(request).then(
+        () => true,
+        () => false
+      )
 
       while (open) {
         try {
           const batch = await reader.xread('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', key, lastId)
+          // The credential is checked again before anything more is written: a revoked API key or an
+          // expired access token ends the stream (within BLOCK_MS when idle), and the client's reconnect
+          // gets its 401.
+          if (!(await stillAuthenticated())) {
+            out.write(': credential revoked or expired\n\n')
+            break
+          }
           for (const [, entries] of batch ?? []) {
             for (const [id, fields] of entries) {
               const type = fields[fields.indexOf('type') + 1]
