@@ -61,7 +61,7 @@ export const autopilot = fp<{ config: Config }>(
 
     await app.register(healthRoutes)
     await app.register(metricsPlugin)
-    await registerQueueDashboard(app)
+    await registerQueueDashboard(app, config.queueDashboardOrganizationId)
 
     await app.register(
       async (publicApi) => {

@@ -16,6 +16,11 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info' }),
   WEBHOOK_ALLOWED_HOSTS: Type.String({ default: '' }),
+  /**
+   * The organization that operates this deployment: only its admins may open the queue dashboard, which
+   * shows and controls every tenant's jobs. Unset, the dashboard is off (404).
+   */
+  QUEUE_DASHBOARD_ORGANIZATION_ID: Type.Optional(Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' })),
   /** Prefix of every BullMQ key; tests give each run its own. */
   QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:{}_-]+$', default: '{autopilot}' }),
   ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
@@ -28,7 +33,8 @@ const EnvSchema = Type.Object({
   WORKER_STALL_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
   ACTION_APPROVAL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 3600 }),
   ACTION_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 120 }),
-  VERIFICATION_WINDOW_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
+  /** Verification reads the 1 h anomaly window, so it must end well within it. */
+  VERIFICATION_WINDOW_SECONDS: Type.Integer({ minimum: 0, maximum: 3000, default: 300 }),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
   /** Upper bound for any single Redis command; a hung Redis must not hang a request. */
@@ -43,6 +49,8 @@ export interface Config {
   redisUrl: string
   queueRedisUrl: string
   queuePrefix: string
+  /** the operating organization, whose admins may open the queue dashboard (off when undefined) */
+  queueDashboardOrganizationId: string | undefined
   jwt: { secret: string; issuer: string; audience: string; accessTtlSeconds: number }
   refreshTokenTtlSeconds: number
   authRateLimitPerMinute: number
@@ -95,6 +103,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisUrl: env.REDIS_URL,
     queueRedisUrl: env.QUEUE_REDIS_URL ?? env.REDIS_URL,
     queuePrefix: env.QUEUE_PREFIX,
+    queueDashboardOrganizationId: env.QUEUE_DASHBOARD_ORGANIZATION_ID,
     jwt: { secret: jwtSecret, issuer: 'autopilot', audience: 'autopilot-api', accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS },
     refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,

@@ -1,7 +1,9 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Role } from '../src/db/schema/index.js'
-import { apiKey, auditActions, call, expectProblem, signup, useApp, userWithRole, type Org } from './helpers.js'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../src/app.js'
+import { apiKey, auditActions, call, expectProblem, signup, testConfig, useApp, userWithRole, type Org } from './helpers.js'
 
 const ctx = useApp()
 
@@ -82,13 +84,23 @@ describe('authentication and roles', () => {
     }
   })
 
-  it('the queue dashboard answers admins only', async () => {
-    const get = (token?: string) => call(ctx.app, token, { method: 'GET', url: '/admin/queues/api/queues' })
-    expectProblem(await get(), 401, 'unauthorized')
-    expectProblem(await get(tokens.operator), 403, 'forbidden')
-    const ok = await get(tokens.admin)
-    expect(ok.statusCode).toBe(200)
-    expect(ok.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['actions', 'maintenance', 'timers'])
+  it("the queue dashboard, shared by every tenant, answers the operating organization's admins only", async () => {
+    const get = (app: FastifyInstance, token?: string) => call(app, token, { method: 'GET', url: '/admin/queues/api/queues' })
+    // Without an operating organization configured it does not exist.
+    expect((await get(ctx.app, tokens.admin)).statusCode).toBe(404)
+
+    const operated = await buildApp(testConfig({ QUEUE_DASHBOARD_ORGANIZATION_ID: org.organizationId }), { logger: false })
+    try {
+      expectProblem(await get(operated), 401, 'unauthorized')
+      expectProblem(await get(operated, tokens.operator), 403, 'forbidden')
+      const stranger = await signup(ctx.app) // the owner of another organization
+      expectProblem(await get(operated, stranger.token), 403, 'forbidden')
+      const ok = await get(operated, tokens.admin)
+      expect(ok.statusCode).toBe(200)
+      expect(ok.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['actions', 'maintenance', 'timers'])
+    } finally {
+      await operated.close()
+    }
   })
 
   it('an agent API key can read but not change', async () => {

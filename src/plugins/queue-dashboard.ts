@@ -9,10 +9,13 @@ import { sendProblem, toAppError } from './errors.js'
 export const DASHBOARD_PATH = '/admin/queues'
 
 /**
- * The BullMQ dashboard (@bull-board) for admins: every request to it, page or API, carries an admin's
- * Bearer token or answers 401/403. Its routes stay out of the OpenAPI document.
+ * The BullMQ dashboard (@bull-board): the queues are shared by every tenant, so it is for the admins of
+ * the organization that operates the deployment (QUEUE_DASHBOARD_ORGANIZATION_ID) and off when none is
+ * configured. Every request to it, page or API, carries such an admin's Bearer token or answers
+ * 401/403. Its routes stay out of the OpenAPI document.
  */
-export async function registerQueueDashboard(app: FastifyInstance) {
+export async function registerQueueDashboard(app: FastifyInstance, operatorOrganizationId: string | undefined) {
+  if (!operatorOrganizationId) return
   const serverAdapter = new FastifyAdapter()
   serverAdapter.setBasePath(DASHBOARD_PATH)
   createBullBoard({ queues: Object.values(app.queues).map((queue) => new BullMQAdapter(queue)), serverAdapter })
@@ -25,7 +28,10 @@ export async function registerQueueDashboard(app: FastifyInstance) {
       dashboard.addHook('onRequest', async (request, reply) => {
         try {
           await dashboard.authenticate(request)
-          if (!roleAtLeast(request.principal.role, 'admin')) throw errors.forbidden('the queue dashboard is for admins')
+          const { organizationId, role } = request.principal
+          if (organizationId !== operatorOrganizationId || !roleAtLeast(role, 'admin')) {
+            throw errors.forbidden("the queue dashboard is for the operating organization's admins")
+          }
         } catch (err) {
           return sendProblem(reply, request, toAppError(err as FastifyError))
         }
