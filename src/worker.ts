@@ -97,7 +97,14 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   const schedule = () =>
     Promise.all(scheduled.map(([queue, every]) => queue.upsertJobScheduler(queue.name, { every }, { name: queue.name, opts: JOB_RETENTION })))
   await schedule()
-  connection.on('ready', () => void schedule().catch((err) => logger.warn({ err: String(err) }, 'schedulers not restored yet')))
+  const restoreSchedules = () => void schedule().catch((err) => logger.warn({ err: String(err) }, 'schedulers not restored yet'))
+  connection.on('ready', restoreSchedules)
+  // A queue Redis emptied without a reconnect (FLUSHDB, an obliterated queue) loses them too: the watchdog
+  // looks for them on every tick.
+  const schedulesMissing = async () => {
+    const found = await Promise.all(scheduled.map(([queue]) => queue.getJobScheduler(queue.name)))
+    return found.some((scheduler) => !scheduler)
+  }
 
   function createWorkers(): Worker[] {
     const created = schedules.map(({ queue, processor }) => new Worker(queue, processor, { connection, prefix: config.queuePrefix, concurrency: 1 }))
@@ -130,7 +137,12 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   const stallMs = Math.max(config.workerStallSeconds * 1000, 3 * config.sweepIntervalMs)
   let restarting = false
   const watchdog = setInterval(async () => {
-    if (restarting || connection.status !== 'ready' || Date.now() - lastTimersRun < stallMs) return
+    if (connection.status !== 'ready') return
+    if (await schedulesMissing().catch(() => false)) {
+      logger.warn('job schedulers missing from the queue Redis; recreating them')
+      restoreSchedules()
+    }
+    if (restarting || Date.now() - lastTimersRun < stallMs) return
     restarting = true
     logger.error({ silentForMs: Date.now() - lastTimersRun }, 'BullMQ workers stopped consuming; replacing them')
     const stale = workers

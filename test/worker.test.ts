@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { idempotencyKeys, sessions } from '../src/db/schema/index.js'
 import { purgeExpired } from '../src/jobs/maintenance.js'
 import { startWorker } from '../src/worker.js'
+import { Redis } from 'ioredis'
 import { signup, testConfig, useApp } from './helpers.js'
 
 const ctx = useApp()
@@ -55,6 +56,28 @@ describe('maintenance', () => {
 })
 
 describe('worker canary', () => {
+  it('recreates its job schedulers when the queue Redis loses them without a reconnect', async () => {
+    const config = testConfig({ SWEEP_INTERVAL_MS: '200', WORKER_STALL_SECONDS: '1' })
+    const handle = await startWorker(config)
+    const timers = new Queue('timers', { connection: { host: '127.0.0.1', port: 6379, db: 1 }, prefix: config.queuePrefix })
+    try {
+      await expect.poll(() => timers.getJobScheduler('timers').then(Boolean), { timeout: 5000 }).toBe(true)
+      // What a FLUSHDB or an obliterate from a dashboard does: this run's queue keys are gone, the connection stays.
+      const client = new Redis(config.queueRedisUrl)
+      const queueKeys = await client.keys(`${config.queuePrefix}:*`)
+      if (queueKeys.length > 0) await client.del(...queueKeys)
+      client.disconnect()
+      expect(await timers.getJobScheduler('timers')).toBeUndefined()
+      await expect.poll(() => timers.getJobScheduler('timers').then(Boolean), { timeout: 5000 }).toBe(true)
+      const completed = (await timers.getJobCounts('completed')).completed ?? 0
+      await expect.poll(() => timers.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThan(completed)
+    } finally {
+      await handle()
+      await timers.obliterate({ force: true })
+      await timers.close()
+    }
+  })
+
   it('replaces BullMQ workers that stopped consuming while Redis is up', async () => {
     const config = testConfig({ SWEEP_INTERVAL_MS: '200', WORKER_STALL_SECONDS: '1' })
     const handle = await startWorker(config)

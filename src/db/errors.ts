@@ -13,3 +13,15 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const pg = driverError(err)
   return pg?.code === '23505' && (constraint === undefined || pg.constraint === constraint)
 }
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'])
+
+/** Errors thrown by a dependency (Postgres, Redis) that say "try again later", not "you did it wrong". */
+export function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const cause = driverError(err)
+  if (cause?.code && UNAVAILABLE_CODES.has(cause.code)) return true
+  return /Connection is closed|Stream isn't writeable|Command timed out|timeout exceeded when trying to connect|Connection terminated/i.test(
+    `${err.message} ${cause?.message ?? ''} ${err.cause instanceof Error ? err.cause.message : ''}`
+  )
+}

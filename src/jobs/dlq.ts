@@ -3,6 +3,7 @@ import { and, eq, inArray } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Database } from '../db/client.js'
+import { isUnavailable } from '../db/errors.js'
 import { actions } from '../db/schema/index.js'
 import { recordAudit, type AuditEntry } from '../modules/audit/repository.js'
 import type { ChangeContext } from '../lib/context.js'
@@ -50,7 +51,8 @@ export async function deferOutcome(queueRedis: Redis, entry: DeferredOutcome) {
 /**
  * Replays `audit:dlq` into Postgres: a consumer group, so several workers share the stream; an entry is
  * deleted only after Postgres confirmed the write; entries a dead consumer left pending are taken over
- * with XAUTOCLAIM; after `maxDeliveries` attempts an entry moves to `audit:dead-letter` for a person.
+ * with XAUTOCLAIM; after `maxDeliveries` refused attempts (attempts while Postgres is unreachable do not
+ * count) an entry moves to `audit:dead-letter` for a person.
  */
 export function startReplayer(deps: { db: Database; redis: Redis; log: Logger; consumer: string; maxDeliveries?: number; idleMs?: number }) {
   const maxDeliveries = deps.maxDeliveries ?? 20
@@ -74,7 +76,8 @@ export function startReplayer(deps: { db: Database; redis: Redis; log: Logger; c
       failures++
       const [pending] = (await deps.redis.xpending(DLQ_STREAM, GROUP, id, id, 1)) as [string, string, number, number][]
       const deliveries = pending?.[3] ?? 0
-      if (deliveries >= maxDeliveries) {
+      // Postgres being down is a wait, not a verdict on the entry: only refusals count towards the limit.
+      if (deliveries >= maxDeliveries && !isUnavailable(err)) {
         await deps.redis
           .multi()
           .xadd(DEAD_LETTER_STREAM, '*', 'entry', raw ?? '', 'error', String(err), 'from', id)

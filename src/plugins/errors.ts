@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { driverError } from '../db/errors.js'
+import { isUnavailable } from '../db/errors.js'
 import { AppError, errors, ProblemSchema, type FieldError } from '../errors.js'
 
 interface AjvIssue {
@@ -21,17 +21,6 @@ function fieldErrors(context: string, issues: AjvIssue[]): FieldError[] {
     }
     return { path, message }
   })
-}
-
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'])
-
-/** Errors thrown by a dependency (Postgres, Redis) that say "try again later", not "you did it wrong". */
-function isUnavailable(err: Error): boolean {
-  const cause = driverError(err)
-  if (cause?.code && UNAVAILABLE_CODES.has(cause.code)) return true
-  return /Connection is closed|Stream isn't writeable|Command timed out|timeout exceeded when trying to connect|Connection terminated/i.test(
-    `${err.message} ${cause?.message ?? ''} ${err.cause instanceof Error ? err.cause.message : ''}`
-  )
 }
 
 export function toAppError(err: FastifyError): AppError {
