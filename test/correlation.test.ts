@@ -32,6 +32,19 @@ describe('correlation', () => {
   const warm = (service: string, metrics: string[], n = 10) =>
     ingest(metrics.flatMap((metric) => Array.from({ length: n }, (_, i) => ({ service, metric, value: steady(i) }))))
 
+  it('remembers "nothing open" for a minute only (a stale "none" would hide an open incident)', async () => {
+    const service = await makeService(org, 'quiet-warning')
+    await warm('quiet-warning', ['lat'])
+    const res = (await ingest([{ service: 'quiet-warning', metric: 'lat', value: 106 }])).json()
+    expect(res.anomalies).toMatchObject([{ severity: 'warning' }])
+    expect(res.incidents).toEqual([])
+    const cacheKey = `incidents:{${service.id}}`
+    expect(await ctx.app.redis.get(cacheKey)).toBe('none')
+    const ttl = await ctx.app.redis.ttl(cacheKey)
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(60)
+  })
+
   it('50 parallel batches of anomalies on one service open exactly one incident', async () => {
     const service = await makeService(org, 'crowded')
     const metrics = Array.from({ length: 10 }, (_, i) => `m${i}`)

@@ -145,6 +145,19 @@ describe('detector (Lua scoring script, real Redis)', () => {
     expect(await redis.pttl(`recent_anomalies:{${s.serviceId}}`)).toBeGreaterThan(0)
   })
 
+  it('a timestamp ahead of the clock counts as arriving now, so it cannot hold back the samples after it', async () => {
+    const serviceId = randomUUID()
+    const now = Date.now()
+    const at = (value: number, time: number, clock = now) =>
+      scoreServiceBatch(redis, serviceId, config(), [{ metric: 'latency_ms', value, time, suppressedUpTo: null }], clock).then(single)
+    const values = noise(20)
+    for (const [i, value] of values.entries()) await at(value, now - 60_000 + i * 1000)
+    // One agent's clock runs 4 minutes fast.
+    expect(await at(100, now + 4 * 60_000)).toMatchObject({ state: 'scored' })
+    // A correctly timed spike a second later is still scored.
+    expect(await at(1000, now + 1000, now + 1000)).toMatchObject({ state: 'scored', severity: 'critical' })
+  })
+
   it('samples without a timestamp use the Redis clock, so concurrent callers never look stale', async () => {
     const serviceId = randomUUID()
     await Promise.all(

@@ -44,6 +44,9 @@ describe('in-process caches across API processes', () => {
     await call(a.app, org.token, { method: 'PATCH', url: `/v1/services/${created.json().id}`, payload: { detection: { minSamples: 50 } } })
     await new Promise((resolve) => setTimeout(resolve, 100))
     expect((await send(101)).json().learning).toBe(1) // b now scores with the new minSamples
+    // The Redis entry stays a short-lived tombstone: lookups fill it only when absent, so a lookup that
+    // read the old row just before the change could not have put it back.
+    expect(await a.app.redis.get(keys.serviceByName(org.organizationId, 'shared'))).toBe('-')
 
     await call(a.app, org.token, { method: 'DELETE', url: `/v1/services/${created.json().id}` })
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -34,6 +34,12 @@ export interface RunbookHook {
 /** The detector acts on its own behalf; the request id ties its changes to the ingestion that caused them. */
 export const DETECTOR: Actor = { type: 'system', id: 'detector' }
 const NO_OPEN_INCIDENT = 'none'
+/**
+ * "Nothing open" is kept briefly: a resolve's cache delete can land after a concurrent re-open wrote the
+ * incident's id and before a slower request writes "none", and for as long as that stale "none" lives,
+ * warnings that do not open an incident are not attached to the open one.
+ */
+const NO_OPEN_INCIDENT_SECONDS = 60
 
 const maxSeverity = (a: Severity, b: Severity): Severity => (a === 'critical' || b === 'critical' ? 'critical' : 'warning')
 const peakOf = (anomalies: DetectedAnomaly[], start: number | null) =>
@@ -57,7 +63,7 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
     const key = keys.openIncident(serviceId)
     const write = incidentId
       ? deps.redis.set(key, incidentId, 'EX', TTL.openIncidentSeconds)
-      : deps.redis.set(key, NO_OPEN_INCIDENT, 'EX', TTL.openIncidentSeconds, 'NX')
+      : deps.redis.set(key, NO_OPEN_INCIDENT, 'EX', NO_OPEN_INCIDENT_SECONDS, 'NX')
     await write.catch(deps.onCacheError)
   }
 

@@ -103,10 +103,11 @@ export function createIngestService(deps: {
     await Promise.all(
       [...batch].map(async ([organizationId, { count, plan }]) => {
         const key = keys.ingestQuota(organizationId, minute)
-        const used = await deps.redis.incrby(key, count)
-        // Only the minute's first increment sets the TTL.
-        if (used === count) await deps.redis.expire(key, TTL.ingestQuotaSeconds)
-        if (used >= PLAN_LIMITS[plan].ingestPerMinute) exhausted.set(organizationId, minute)
+        // One transaction, so the counter never exists without its TTL.
+        const replies = await deps.redis.multi().incrby(key, count).expire(key, TTL.ingestQuotaSeconds).exec()
+        const [err, used] = replies?.[0] ?? [new Error('the quota counter was not updated')]
+        if (err) throw err
+        if (Number(used) >= PLAN_LIMITS[plan].ingestPerMinute) exhausted.set(organizationId, minute)
       })
     ).catch(deps.onQuotaError)
   }

@@ -17,6 +17,13 @@ export interface ResolvedService {
 export type Resolution = ResolvedService | { rejected: 'plan_limit'; detail: string }
 
 export const SERVICE_CACHE = 'serviceByName'
+/**
+ * Left in Redis for a while when a service changes, instead of deleting the entry: lookups fill the cache
+ * with SET NX only, so one that read the old row just before the change (Postgres statements end within
+ * 10 s) cannot put it back.
+ */
+const FORGOTTEN = '-'
+const FORGOTTEN_SECONDS = 30
 const cacheKey = (organizationId: string, name: string) => `${organizationId}:${name}`
 
 /**
@@ -41,7 +48,7 @@ export function createServiceResolver(deps: {
     })
     const found = new Map<string, ResolvedService>()
     replies?.forEach(([err, value], i) => {
-      if (!err && typeof value === 'string') found.set(names[i]!, JSON.parse(value) as ResolvedService)
+      if (!err && typeof value === 'string' && value !== FORGOTTEN) found.set(names[i]!, JSON.parse(value) as ResolvedService)
     })
     return found
   }
@@ -55,7 +62,7 @@ export function createServiceResolver(deps: {
     if (found.size > 0) {
       const pipeline = deps.redis.pipeline()
       for (const service of found.values()) {
-        pipeline.set(keys.serviceByName(organizationId, service.name), JSON.stringify(service), 'EX', TTL.serviceByNameSeconds)
+        pipeline.set(keys.serviceByName(organizationId, service.name), JSON.stringify(service), 'EX', TTL.serviceByNameSeconds, 'NX')
       }
       await pipeline.exec().catch(deps.onCacheError)
     }
@@ -107,7 +114,7 @@ export function createServiceResolver(deps: {
 
   /** After a service is renamed, reconfigured or deleted: drop it from Redis and from every process. */
   async function forget(organizationId: string, name: string) {
-    await deps.redis.del(keys.serviceByName(organizationId, name)).catch(deps.onCacheError)
+    await deps.redis.set(keys.serviceByName(organizationId, name), FORGOTTEN, 'EX', FORGOTTEN_SECONDS).catch(deps.onCacheError)
     await deps.invalidation.invalidate(SERVICE_CACHE, cacheKey(organizationId, name))
   }
 

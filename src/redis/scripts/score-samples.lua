@@ -15,8 +15,8 @@ refreshed at most once an hour (field ttlAt), not on every sample.
 Each sample is scored before it is added. Values beyond the threshold band enter the baseline clipped to
 it, so one spike barely moves it while a lasting shift is learned in a bounded number of samples.
 A sample older than the series' last one is kept for the record but does not move the baseline; a sample
-without a timestamp is taken as arriving now, never older than its series (concurrent callers' clocks
-may disagree by a millisecond, and such a sample must still count).
+without a timestamp, or with one ahead of `now`, is taken as arriving now, never older than its series
+(concurrent callers' clocks may disagree by a millisecond, and such a sample must still count).
 
 Reply: { recent, learning, stale, then 6 fields per anomaly: sample position (1-based), z, expected
 (strings), severity (1 warning, 2 critical), suppressed (0 | 1), time }.
@@ -54,7 +54,10 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
   local var = tonumber(h[3]) or 0
   local lastTs = tonumber(h[4])
   local ttlAt = tonumber(h[5]) or 0
-  if t < 0 then t = math.max(now, lastTs or 0) end
+  -- No timestamp, or one ahead of the clock (an agent's fast clock; the API allows 5 minutes): the sample
+  -- counts as arriving now. Its stated time must not become the series' last one, or every correctly
+  -- timed sample after it would look stale (unscored, unlearned) until the clocks meet.
+  if t < 0 or t > now then t = math.max(now, lastTs or 0) end
 
   if lastTs and t < lastTs then
     stale = stale + 1
