@@ -78,8 +78,11 @@ describe('remediation end to end (real worker, real HTTP receiver)', () => {
     expect(callsTo('/manual')).toHaveLength(1)
     const [request] = callsTo('/manual')
     const { secret } = (await call(ctx.app, s.org.token, { method: 'GET', url: '/v1/webhook-secret' })).json()
-    expect(request!.headers['x-autopilot-signature']).toBe(`sha256=${createHmac('sha256', secret).update(request!.body).digest('hex')}`)
+    const timestamp = Number(request!.headers['x-autopilot-timestamp'])
+    expect(Math.abs(timestamp - Date.now() / 1000)).toBeLessThan(60)
     expect(request!.headers['x-autopilot-action-id']).toBe(proposed[0].id)
+    const signed = `${timestamp}.${proposed[0].id}.${request!.body}`
+    expect(request!.headers['x-autopilot-signature']).toBe(`sha256=${createHmac('sha256', secret).update(signed).digest('hex')}`)
     expect(JSON.parse(request!.body)).toEqual({ restart: 'api' })
 
     // The metric is back to normal after the action: verification says recovered and resolves the incident.

@@ -21,10 +21,16 @@ export interface WebhookOptions {
 
 const RESPONSE_SNIPPET = 2048
 
-export const signBody = (secret: string, body: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+/**
+ * `sha256=` HMAC of `<timestamp>.<action id>.<body>`: the receiver checks the timestamp is recent and
+ * remembers action ids, so a captured request can be neither replayed later nor passed off as another
+ * action's (a runbook with a fixed body sends the same bytes every time).
+ */
+export const signWebhook = (secret: string, timestamp: number, actionId: string, body: string) =>
+  `sha256=${createHmac('sha256', secret).update(`${timestamp}.${actionId}.${body}`).digest('hex')}`
 
 /**
- * Calls a webhook: signed body, bounded time per attempt, 5xx and network errors retried with exponential
+ * Calls a webhook: signed (each attempt with its own timestamp), bounded time per attempt, 5xx and network errors retried with exponential
  * backoff, any other non-2xx final (redirects are not followed: they could leave the allow-list).
  */
 export async function callWebhook(params: WebhookParams, options: WebhookOptions): Promise<Outcome> {
@@ -32,16 +38,18 @@ export async function callWebhook(params: WebhookParams, options: WebhookOptions
     return { status: 'failed', result: null, error: 'webhook host is no longer in WEBHOOK_ALLOWED_HOSTS', attempts: 0 }
   }
   const body = JSON.stringify(params.body ?? { actionId: options.actionId })
-  const headers = {
-    ...params.headers,
-    'content-type': 'application/json',
-    'x-autopilot-signature': signBody(options.secret, body),
-    'x-autopilot-action-id': options.actionId
-  }
   let lastError = 'not attempted'
   for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
     if (!(await options.beforeAttempt(attempt))) {
       return { status: 'failed', result: null, error: 'the action lost its lease before the call', attempts: attempt - 1 }
+    }
+    const timestamp = Math.floor(Date.now() / 1000)
+    const headers = {
+      ...params.headers,
+      'content-type': 'application/json',
+      'x-autopilot-timestamp': String(timestamp),
+      'x-autopilot-action-id': options.actionId,
+      'x-autopilot-signature': signWebhook(options.secret, timestamp, options.actionId, body)
     }
     try {
       const response = await fetch(params.url, {

@@ -123,7 +123,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'getWebhookSecret',
-        summary: "The organization's webhook signing secret (X-Autopilot-Signature: sha256=HMAC of the raw body)",
+        summary: "The organization's webhook signing secret (X-Autopilot-Signature: sha256=HMAC of `<X-Autopilot-Timestamp>.<X-Autopilot-Action-Id>.<raw body>`)",
         response: { 200: Type.Object({ secret: Type.String() }), ...problemResponses(401, 403, 429) }
       }
     },

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq'
-import { and, asc, eq, inArray, lte, ne } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, lte, ne, or } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database } from '../../db/client.js'
 import { actions, incidents, services } from '../../db/schema/index.js'
@@ -181,10 +181,16 @@ export async function verifySucceededActions(
           state === 'recovered'
             ? { status: 'resolved' as const, resolvedAt: new Date(), resolvedBy: 'auto', resolutionNote: `recovered after action ${action.id}`, flapping: false }
             : { severity: 'critical' as const }
+        // Resolve only if no anomaly (of any metric) attached since the action finished, including one
+        // that arrived after the window was read; escalate only what is not critical yet.
+        const guard =
+          state === 'recovered'
+            ? or(isNull(incidents.lastAnomalyAt), lte(incidents.lastAnomalyAt, action.finishedAt!))
+            : ne(incidents.severity, 'critical')
         const [changed] = await tx
           .update(incidents)
           .set({ ...set, updatedAt: new Date() })
-          .where(and(eq(incidents.id, incident.id), ne(incidents.status, 'resolved')))
+          .where(and(eq(incidents.id, incident.id), ne(incidents.status, 'resolved'), guard))
           .returning()
         if (changed) {
           incidentAfter = presentIncident({ ...changed, service: service.name })

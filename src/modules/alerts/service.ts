@@ -65,7 +65,7 @@ export function createAlertService(deps: { db: Database; resolver: ServiceResolv
             title: input.title,
             details: { ...open.details, ...input.details },
             anomalyCount: open.anomalyCount + 1,
-            lastAnomalyAt: now,
+            lastAnomalyAt: sql`now()`,
             updatedAt: now
           })
           .where(eq(incidents.id, open.id))
@@ -93,7 +93,7 @@ export function createAlertService(deps: { db: Database; resolver: ServiceResolv
           details: input.details ?? null,
           anomalyCount: 1,
           openedAt: now,
-          lastAnomalyAt: now
+          lastAnomalyAt: sql`now()`
         })
         .returning()
       await recordAudit(tx, ctx, {

@@ -78,9 +78,9 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
     if (!triggered && (await cachedOpenIncident(service.id)) === NO_OPEN_INCIDENT) return null
 
     const ctx = { organizationId, actor: DETECTOR, requestId }
-    // Quiet periods run from when anomalies arrive, not from their sample times (which may be old).
+    // Quiet periods run from when anomalies arrive, not from their sample times (which may be old), on
+    // Postgres's clock: the auto-resolve sweep compares lastAnomalyAt with its now().
     const now = new Date()
-    const lastAt = now
     const severity = anomalies.map((a) => a.severity).reduce(maxSeverity)
     const metrics = [...new Set(anomalies.map((a) => a.metric))]
 
@@ -102,7 +102,7 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
             severity: nextSeverity,
             anomalyCount: open.anomalyCount + anomalies.length,
             peakZScore: peakOf(anomalies, open.peakZScore),
-            lastAnomalyAt: lastAt,
+            lastAnomalyAt: sql`now()`,
             updatedAt: now
           })
           .where(eq(incidents.id, open.id))
@@ -141,7 +141,7 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
             metrics: [...new Set([...recent.metrics, ...metrics])],
             anomalyCount: recent.anomalyCount + anomalies.length,
             peakZScore: peakOf(anomalies, recent.peakZScore),
-            lastAnomalyAt: lastAt,
+            lastAnomalyAt: sql`now()`,
             acknowledgedAt: null,
             acknowledgedBy: null,
             resolvedAt: null,
@@ -174,7 +174,7 @@ export function createCorrelator(deps: { db: Database; redis: Redis; onCacheErro
           anomalyCount: anomalies.length,
           peakZScore: peakOf(anomalies, null),
           openedAt: now,
-          lastAnomalyAt: lastAt
+          lastAnomalyAt: sql`now()`
         })
         .returning()
       await recordAudit(tx, ctx, {
