@@ -97,6 +97,25 @@ describe('remediation end to end (real worker, real HTTP receiver)', () => {
     expect(trail).toEqual(['action.proposed', 'action.approved', 'action.started', 'action.succeeded', 'action.verified'])
   })
 
+  it('a runbook cooldown holds when several incidents of the service open at once', async () => {
+    const s = await setup()
+    const created = await call(ctx.app, s.org.token, {
+      method: 'POST',
+      url: `/v1/services/${s.serviceId}/runbooks`,
+      payload: { name: 'page', match: {}, action: { type: 'webhook', params: { url: `${receiver.url}/cooldown` } }, approval: 'manual', cooldownSeconds: 600 }
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    // Eight alerts with different keys: eight incidents of one service, opened concurrently.
+    const opened = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call(ctx.app, s.key, { method: 'POST', url: '/v1/alerts', payload: { service: 'api', dedupKey: `burst-${i}`, title: `burst ${i}`, severity: 'critical', action: 'trigger' } })
+      )
+    )
+    expect(opened.map((r) => r.statusCode)).toEqual(Array(8).fill(202))
+    const proposed = (await call(ctx.app, s.key, { method: 'GET', url: '/v1/actions' })).json().items
+    expect(proposed).toHaveLength(1)
+  })
+
   it('an auto runbook executes without approval on the team plan and waits on the free plan', async () => {
     const team = await setup('team')
     await runbook(team, '/auto-team', 'auto')

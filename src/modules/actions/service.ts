@@ -116,6 +116,11 @@ export function createActionService(deps: ActionDeps) {
           or(isNull(runbooks.matchMinSeverity), SEVERITY_RANK[incident.severity] === 2 ? sql`true` : eq(runbooks.matchMinSeverity, 'warning'))
         )
       )
+      // Locked (in id order, so concurrent proposers cannot deadlock): two incidents of the service opening
+      // at once (an alert and the detector) take turns, and the second sees the first's action in the
+      // cooldown check below.
+      .orderBy(runbooks.id)
+      .for('update')
     if (candidates.length === 0) return []
     const [subscription] = await tx.select().from(subscriptions).where(eq(subscriptions.organizationId, incident.organizationId))
     const plan = subscription?.plan ?? 'free'
