@@ -84,6 +84,13 @@ describe('correlation', () => {
       // A full quiet period later it resolves again and the flapping mark clears.
       await expect.poll(async () => (await get()).status, { timeout: 5000, interval: 100 }).toBe('resolved')
       expect((await get()).flapping).toBe(false)
+
+      // It flaps once more; an operator resolving it by hand clears the mark too.
+      expect((await ingest([{ service: 'quiet', metric: 'lat', value: 900 }])).json().incidents[0]).toMatchObject({ id: opened.id })
+      expect((await get()).flapping).toBe(true)
+      const manual = await call(ctx.app, org.token, { method: 'POST', url: `/v1/incidents/${opened.id}/resolve`, payload: { note: 'fixed' } })
+      expect(manual.statusCode, manual.body).toBe(200)
+      expect(await get()).toMatchObject({ status: 'resolved', flapping: false })
     } finally {
       await stopWorker()
     }

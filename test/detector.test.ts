@@ -158,6 +158,19 @@ describe('detector (Lua scoring script, real Redis)', () => {
     expect(await at(1000, now + 1000, now + 1000)).toMatchObject({ state: 'scored', severity: 'critical' })
   })
 
+  it('keeps at most 10,000 anomalies per service in the window (bounded work in a storm)', async () => {
+    const s = series(config())
+    await s.feed(noise(20))
+    const window = `recent_anomalies:{${s.serviceId}}`
+    const now = Date.now()
+    const members = Array.from({ length: 10_050 }, (_, i) => [now - 60_000 + i, `u|storm-${i}`]).flat()
+    await redis.zadd(window, ...(members as (string | number)[]))
+    expect(await redis.zcard(window)).toBe(10_050)
+    const [spike] = await s.feed([1000])
+    expect(spike!.severity).toBe('critical')
+    expect(await redis.zcard(window)).toBe(10_000)
+  })
+
   it('samples without a timestamp use the Redis clock, so concurrent callers never look stale', async () => {
     const serviceId = randomUUID()
     await Promise.all(

@@ -55,7 +55,8 @@ export function createIncidentsService(deps: {
       status: 'resolved',
       resolvedAt: new Date(),
       resolvedBy: actorRef(ctx.actor),
-      resolutionNote: note ?? null
+      resolutionNote: note ?? null,
+      flapping: false
     })
 
   return { acknowledge, resolve }

@@ -111,7 +111,10 @@ end
 reply[2] = learning
 reply[3] = stale
 if anomalous then
+  -- Bounded work in an anomaly storm: the window keeps its newest 10,000 members, so counting the trigger
+  -- window never walks more than that.
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -10001)
   redis.call('PEXPIRE', KEYS[1], windowMs)
   local recent = 0
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - triggerWindowMs, '+inf')) do
