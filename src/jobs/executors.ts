@@ -30,8 +30,9 @@ export const signWebhook = (secret: string, timestamp: number, actionId: string,
   `sha256=${createHmac('sha256', secret).update(`${timestamp}.${actionId}.${body}`).digest('hex')}`
 
 /**
- * Calls a webhook: signed (each attempt with its own timestamp), bounded time per attempt, 5xx and network errors retried with exponential
- * backoff, any other non-2xx final (redirects are not followed: they could leave the allow-list).
+ * Calls a webhook: signed (each attempt with its own timestamp), bounded time per attempt, 5xx and
+ * network errors retried with exponential backoff, any other non-2xx final (redirects are not followed:
+ * they could leave the allow-list).
  */
 export async function callWebhook(params: WebhookParams, options: WebhookOptions): Promise<Outcome> {
   if (!hostAllowed(params.url, options.allowedHosts)) {
