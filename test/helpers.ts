@@ -23,6 +23,15 @@ export function useApp(overrides: Record<string, string> = {}) {
   return holder
 }
 
+/**
+ * Rate limits and quotas count in fixed minutes: a test that spends a budget and expects the refusal
+ * first waits, if need be, until at least `neededMs` of the current minute remain, so it cannot straddle two.
+ */
+export async function startEarlyInAMinute(neededMs = 20_000) {
+  const left = 60_000 - (Date.now() % 60_000)
+  if (left < neededMs) await new Promise((resolve) => setTimeout(resolve, left + 50))
+}
+
 /** 100 ± 2, cycling: a steady series with a known spread, for warming baselines. */
 export const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
 

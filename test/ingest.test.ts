@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, createService, expectProblem, signup, steady, useApp, type Org } from './helpers.js'
+import { apiKey, call, createService, expectProblem, signup, startEarlyInAMinute, steady, useApp, type Org } from './helpers.js'
 
 const ctx = useApp()
 
@@ -125,6 +125,7 @@ describe('POST /v1/metrics', () => {
     const limit = PLAN_LIMITS.free.ingestPerMinute
     const batch = Array.from({ length: 1000 }, (_, i) => ({ service: 'quota', metric: `m${i % 10}`, value: i % 7 }))
     // Counts reach Redis every 100 ms; pause once past the allowance so the flush has happened.
+    await startEarlyInAMinute()
     for (let sent = 0; sent < limit; sent += batch.length) {
       expect((await ingest(agent, batch)).statusCode).toBe(202)
     }

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, expectProblem, signup, uniqueEmail, useApp } from './helpers.js'
+import { apiKey, call, expectProblem, signup, startEarlyInAMinute, uniqueEmail, useApp } from './helpers.js'
 
 describe('per-credential rate limit', () => {
   const ctx = useApp()
@@ -10,6 +10,7 @@ describe('per-credential rate limit', () => {
     const org = await signup(ctx.app)
     const key = await apiKey(ctx.app, org)
     const limit = PLAN_LIMITS.free.requestsPerMinute
+    await startEarlyInAMinute()
     let last
     for (let i = 0; i < limit; i++) {
       last = await call(ctx.app, key.key, { method: 'GET', url: '/v1/subscription' })
@@ -36,6 +37,7 @@ describe('per-credential rate limit across processes', () => {
     const key = await apiKey(first.app, org)
     const limit = PLAN_LIMITS.free.requestsPerMinute
     const get = (ctx: typeof first) => call(ctx.app, key.key, { method: 'GET', url: '/v1/subscription' })
+    await startEarlyInAMinute()
     for (let i = 0; i < limit - 50; i++) expect((await get(first)).statusCode).toBe(200)
     await new Promise((resolve) => setTimeout(resolve, 300))
     const statuses: number[] = []
@@ -57,6 +59,7 @@ describe('per-address rate limit on the auth routes', () => {
     const remoteAddress = `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`
     const login = () => ctx.app.inject({ method: 'POST', url: '/v1/auth/login', remoteAddress, payload: { email: uniqueEmail(), password: 'whatever-password' } })
     const statuses = []
+    await startEarlyInAMinute(5000)
     for (let i = 0; i < 4; i++) statuses.push((await login()).statusCode)
     expect(statuses).toEqual([401, 401, 401, 429])
     expect((await login()).headers['retry-after']).toBeDefined()
