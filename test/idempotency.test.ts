@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { REDACTED } from '../src/plugins/idempotency.js'
+import { and, eq } from 'drizzle-orm'
+import { idempotencyKeys } from '../src/db/schema/index.js'
+import { IN_PROGRESS_LEASE_MS, REDACTED } from '../src/plugins/idempotency.js'
 import { apiKey, call, expectProblem, signup, useApp } from './helpers.js'
 
 const ctx = useApp()
@@ -53,6 +55,30 @@ describe('Idempotency-Key', () => {
     expect(again.json()).toMatchObject({ id: first.json().id, key: REDACTED })
     const [row] = (await ctx.app.pg.query('SELECT response_body::text AS body FROM idempotency_keys WHERE key = $1 AND organization_id = $2', ['key-1', org.organizationId])).rows
     expect(row.body).not.toContain(first.json().key)
+  })
+
+  it('a key left in progress by a request that never finished is taken over by a retry after its lease', async () => {
+    const org = await signup(ctx.app)
+    const post = () =>
+      call(ctx.app, org.token, { method: 'POST', url: '/v1/suppression-rules', payload: rule, headers: { 'idempotency-key': 'crashed' } })
+    const rule = { service: 'batch-*', startsAt: Date.now(), endsAt: Date.now() + 3_600_000, reason: 'nightly reindex' }
+    expect((await post()).statusCode).toBe(201)
+    // What a process dying mid-request leaves behind: the claim, still in progress.
+    const stuck = (ageMs: number) =>
+      ctx.app.db
+        .update(idempotencyKeys)
+        .set({ status: 'in_progress', responseStatus: null, responseBody: null, createdAt: new Date(Date.now() - ageMs) })
+        .where(and(eq(idempotencyKeys.organizationId, org.organizationId), eq(idempotencyKeys.key, 'crashed')))
+    await stuck(10_000)
+    expectProblem(await post(), 409, 'conflict') // it may still be running
+    await stuck(IN_PROGRESS_LEASE_MS + 1000)
+    const retried = await post()
+    expect(retried.statusCode, retried.body).toBe(201)
+    expect(retried.headers['idempotent-replayed']).toBeUndefined()
+    // The retry's response is now the one replayed.
+    const replay = await post()
+    expect(replay.headers['idempotent-replayed']).toBe('true')
+    expect(replay.json()).toEqual(retried.json())
   })
 
   it('a malformed key is refused', async () => {

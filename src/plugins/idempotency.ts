@@ -16,6 +16,8 @@ declare module 'fastify' {
 }
 
 const RETENTION_MS = 24 * 3_600_000
+/** Longer than any request runs (statements stop at 10 s, Redis commands at 1 s). */
+export const IN_PROGRESS_LEASE_MS = 120_000
 const KEY = /^[\x21-\x7e]{1,255}$/
 export const REDACTED = '[shown only in the first response]'
 
@@ -68,7 +70,24 @@ export async function registerIdempotency(api: FastifyInstance) {
       .values({ organizationId, key, scope, requestHash, expiresAt: new Date(now.getTime() + RETENTION_MS) })
       .onConflictDoNothing()
       .returning()
-    if (claimed) {
+    // A claim whose request never finished (its process died, or recording the response failed) is taken
+    // over by the same request once it is older than any request runs; the client asked to retry.
+    const [takenOver] = claimed
+      ? []
+      : await api.db
+          .update(idempotencyKeys)
+          .set({ createdAt: now, expiresAt: new Date(now.getTime() + RETENTION_MS) })
+          .where(
+            and(
+              eq(idempotencyKeys.organizationId, organizationId),
+              eq(idempotencyKeys.key, key),
+              eq(idempotencyKeys.status, 'in_progress'),
+              eq(idempotencyKeys.requestHash, requestHash),
+              lt(idempotencyKeys.createdAt, new Date(now.getTime() - IN_PROGRESS_LEASE_MS))
+            )
+          )
+          .returning()
+    if (claimed || takenOver) {
       request.idempotency = { key, organizationId }
       return false
     }
