@@ -100,7 +100,8 @@ describe('suppression during detection', () => {
     const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(parts.weekday!)
     const hh = (h: number) => String((h + 24) % 24).padStart(2, '0')
     const hour = Number(parts.hour)
-    const around = { weekdays: [weekday, (weekday + 1) % 7], start: `${hh(hour - 1)}:00`, end: `${hh(hour + 2)}:00`, timezone: 'Asia/Tokyo' }
+    // A window belongs to the weekday it starts on: just after midnight, the one around now began yesterday.
+    const around = { weekdays: [(weekday + 6) % 7, weekday], start: `${hh(hour - 1)}:00`, end: `${hh(hour + 2)}:00`, timezone: 'Asia/Tokyo' }
     const elsewhere = { weekdays: [(weekday + 3) % 7], start: '00:00', end: '23:59', timezone: 'Asia/Tokyo' }
 
     await rule({ service: 'cron-jobs', metric: 'other', startsAt: now - 60_000, endsAt: now + 86_400_000, schedule: around, reason: 'other metric' })
