@@ -137,44 +137,19 @@ describe('suppression during detection', () => {
   })
 })
 
-/** Reads server-sent events from a real HTTP connection until `count` events arrived. */
-function readEvents(url: string, token: string, count: number, lastEventId?: string) {
-  return new Promise<{ id: string; event: string; data: unknown }[]>((resolve, reject) => {
-    const events: { id: string; event: string; data: unknown }[] = []
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
-    if (lastEventId) headers['last-event-id'] = lastEventId
-    const req = httpRequest(url, { headers }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`))
-      let buffer = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        buffer += chunk
-        let end
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const fields = Object.fromEntries(
-            block.split('\n').filter((l) => !l.startsWith(':') && l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)])
-          )
-          if (fields.event) events.push({ id: fields.id!, event: fields.event, data: JSON.parse(fields.data!) })
-          if (events.length >= count) {
-            req.destroy()
-            resolve(events)
-          }
-        }
-      })
-    })
-    req.on('error', (err) => (events.length >= count ? undefined : reject(err)))
-    req.setTimeout(10_000, () => req.destroy(new Error('timed out waiting for events')))
-    req.end()
-  })
+interface SseEvent {
+  id?: string
+  event: string
+  data: { dedupKey?: string } & Record<string, unknown>
 }
 
-/** An SSE connection that records events and comments until the server ends it. */
-function openStream(url: string, token: string) {
-  const state = { events: [] as { event: string; data: { dedupKey?: string } }[], comments: [] as string[], ended: false }
+/** An SSE connection over a real port: records events and comments, calls `onChange` as they come and when it ends. */
+function openStream(url: string, token: string, lastEventId?: string, onChange: () => void = () => {}) {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
+  if (lastEventId) headers['last-event-id'] = lastEventId
   let buffer = ''
-  const req = httpRequest(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
+  const req = httpRequest(url, { headers }, (res) => {
+    stream.status = res.statusCode ?? 0
     res.setEncoding('utf8')
     res.on('data', (chunk: string) => {
       buffer += chunk
@@ -182,21 +157,45 @@ function openStream(url: string, token: string) {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const lines = buffer.slice(0, end).split('\n')
         buffer = buffer.slice(end + 2)
-        for (const line of lines) if (line.startsWith(': ')) state.comments.push(line.slice(2))
-        const event = lines.find((l) => l.startsWith('event: '))?.slice(7)
-        const data = lines.find((l) => l.startsWith('data: '))?.slice(6)
-        if (event && data) state.events.push({ event, data: JSON.parse(data) })
+        for (const line of lines) if (line.startsWith(': ')) stream.comments.push(line.slice(2))
+        const fields = Object.fromEntries(
+          lines.filter((l) => !l.startsWith(':') && l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)])
+        )
+        if (fields.event && fields.data) stream.events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) })
       }
+      onChange()
     })
     res.on('end', () => {
-      state.ended = true
+      stream.ended = true
+      onChange()
     })
+    onChange()
   })
+  const stream = { status: 0, events: [] as SseEvent[], comments: [] as string[], ended: false, close: () => req.destroy() }
   req.on('error', () => {
-    state.ended = true
+    stream.ended = true
+    onChange()
   })
   req.end()
-  return state
+  return stream
+}
+
+/** The first `count` events of a stream (then it is closed); fails on another status, an early end or after 10 s. */
+function readEvents(url: string, token: string, count: number, lastEventId?: string) {
+  return new Promise<SseEvent[]>((resolve, reject) => {
+    const timer = setTimeout(() => settle(new Error('timed out waiting for events')), 10_000)
+    const settle = (err?: Error) => {
+      clearTimeout(timer)
+      stream.close()
+      if (err) reject(err)
+      else resolve(stream.events.slice(0, count))
+    }
+    const stream = openStream(url, token, lastEventId, () => {
+      if (stream.events.length >= count) settle()
+      else if (stream.status !== 0 && stream.status !== 200) settle(new Error(`status ${stream.status}`))
+      else if (stream.ended) settle(new Error('the stream ended'))
+    })
+  })
 }
 
 describe('GET /v1/events (SSE over a real port)', () => {
