@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
+import { systemClock, type Clock } from './lib/clock.js'
 import { actionRoutes } from './modules/actions/routes.js'
 import { alertRoutes } from './modules/alerts/routes.js'
 import { apiKeyRoutes } from './modules/api-keys/routes.js'
@@ -14,14 +15,12 @@ import { ingestRoutes } from './modules/ingest/routes.js'
 import { integrationRoutes } from './modules/integrations/routes.js'
 import { incidentRoutes } from './modules/incidents/routes.js'
 import { serviceRoutes } from './modules/services/routes.js'
-import { createPlanCache, type PlanCache } from './modules/subscription/plan-cache.js'
 import { subscriptionRoutes } from './modules/subscription/routes.js'
 import { runbookRoutes } from './modules/runbooks/routes.js'
 import { suppressionRoutes } from './modules/suppression/routes.js'
 import { userRoutes } from './modules/users/routes.js'
 import authPlugin, { requireRole } from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
-import detectionPlugin from './plugins/detection.js'
 import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
 import { registerIdempotency } from './plugins/idempotency.js'
@@ -30,21 +29,24 @@ import { registerQueueDashboard } from './plugins/queue-dashboard.js'
 import metricsPlugin from './plugins/metrics.js'
 import queuesPlugin from './plugins/queues.js'
 import redisPlugin from './plugins/redis.js'
+import servicesPlugin from './plugins/services.js'
 import { installValidators } from './plugins/validation.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
-    plans: PlanCache
+    /** the time every service and rate limit reads: the system clock, or a test's */
+    clock: Clock
   }
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
 
 /** The whole API as one plugin: infrastructure first, then the public and the authenticated routes. */
-export const autopilot = fp<{ config: Config }>(
-  async (app, { config }) => {
+export const autopilot = fp<{ config: Config; clock?: Clock }>(
+  async (app, { config, clock = systemClock }) => {
     app.decorate('config', config)
+    app.decorate('clock', clock)
     installValidators(app)
     await app.register(errorsPlugin)
     await app.register(dbPlugin, { databaseUrl: config.databaseUrl })
@@ -53,10 +55,9 @@ export const autopilot = fp<{ config: Config }>(
       queueRedisUrl: config.queueRedisUrl,
       commandTimeoutMs: config.redisCommandTimeoutMs
     })
-    app.decorate('plans', createPlanCache(app.db))
     await app.register(authPlugin, { ...config.jwt })
     await app.register(queuesPlugin, { prefix: config.queuePrefix })
-    await app.register(detectionPlugin)
+    await app.register(servicesPlugin)
     await app.register(docsPlugin)
 
     await app.register(healthRoutes)
@@ -66,10 +67,7 @@ export const autopilot = fp<{ config: Config }>(
     await app.register(
       async (publicApi) => {
         await registerIpRateLimit(publicApi, config.authRateLimitPerMinute)
-        await publicApi.register(authRoutes, {
-          accessTtlSeconds: config.jwt.accessTtlSeconds,
-          refreshTtlSeconds: config.refreshTokenTtlSeconds
-        })
+        await publicApi.register(authRoutes, { accessTtlSeconds: config.jwt.accessTtlSeconds })
       },
       { prefix: '/v1' }
     )
@@ -125,7 +123,7 @@ function responseHeaders(app: FastifyInstance) {
   })
 }
 
-export async function buildApp(config: Config, options: Pick<FastifyServerOptions, 'logger'> = {}): Promise<FastifyInstance> {
+export async function buildApp(config: Config, options: Pick<FastifyServerOptions, 'logger'> & { clock?: Clock } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
@@ -150,6 +148,6 @@ export async function buildApp(config: Config, options: Pick<FastifyServerOption
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()
   responseHeaders(app)
-  await app.register(autopilot, { config })
+  await app.register(autopilot, { config, clock: options.clock })
   return app
 }

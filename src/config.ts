@@ -30,7 +30,6 @@ const EnvSchema = Type.Object({
   /** How often the worker runs its timers (auto-resolve, expiry, leases, verification, outbox dispatch). */
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   /** A worker whose timers job has not run for this long while its Redis is up is restarted (canary). */
-  WORKER_STALL_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
   ACTION_APPROVAL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 3600 }),
   ACTION_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 120 }),
   /** Verification reads the 1 h anomaly window, so it must end well within it. */
@@ -56,7 +55,6 @@ export interface Config {
   authRateLimitPerMinute: number
   redisCommandTimeoutMs: number
   sweepIntervalMs: number
-  workerStallSeconds: number
   actions: {
     approvalTtlSeconds: number
     leaseSeconds: number
@@ -109,7 +107,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     sweepIntervalMs: env.SWEEP_INTERVAL_MS,
-    workerStallSeconds: env.WORKER_STALL_SECONDS,
     actions: {
       approvalTtlSeconds: env.ACTION_APPROVAL_TTL_SECONDS,
       leaseSeconds: env.ACTION_LEASE_SECONDS,

@@ -4,17 +4,21 @@ import { afterAll, beforeAll, expect } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import type { Role } from '../src/db/schema/index.js'
+import { manualClock, type Clock } from '../src/lib/clock.js'
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, QUEUE_PREFIX: `{test-${randomUUID().slice(0, 8)}}`, ...overrides })
 }
 
-/** Builds the real app (real Postgres and Redis) once for the file and closes it afterwards. */
-export function useApp(overrides: Record<string, string> = {}) {
+/**
+ * Builds the real app (real Postgres and Redis) once for the file and closes it afterwards; `clock` is
+ * the time its services and rate limits read (the system clock unless given).
+ */
+export function useApp(overrides: Record<string, string> = {}, options: { clock?: Clock } = {}) {
   const holder = {} as { app: FastifyInstance; config: Config }
   beforeAll(async () => {
     holder.config = testConfig(overrides)
-    holder.app = await buildApp(holder.config, process.env.TEST_LOGS ? { logger: { level: 'error' } } : { logger: false })
+    holder.app = await buildApp(holder.config, { logger: process.env.TEST_LOGS ? { level: 'error' } : false, clock: options.clock })
     await holder.app.ready()
   })
   afterAll(async () => {
@@ -24,13 +28,10 @@ export function useApp(overrides: Record<string, string> = {}) {
 }
 
 /**
- * Rate limits and quotas count in fixed minutes: a test that spends a budget and expects the refusal
- * first waits, if need be, until at least `neededMs` of the current minute remain, so it cannot straddle two.
+ * Rate limits and quotas count in fixed, epoch-aligned minutes: a test that spends a budget and expects
+ * the refusal runs on a clock stopped one second into a minute, so it can never straddle two.
  */
-export async function startEarlyInAMinute(neededMs = 20_000) {
-  const left = 60_000 - (Date.now() % 60_000)
-  if (left < neededMs) await new Promise((resolve) => setTimeout(resolve, left + 50))
-}
+export const clockStoppedInAMinute = () => manualClock(Math.floor(Date.now() / 60_000) * 60_000 + 1000)
 
 /** 100 ± 2, cycling: a steady series with a known spread, for warming baselines. */
 export const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, createService, expectProblem, signup, startEarlyInAMinute, steady, useApp, type Org } from './helpers.js'
+import { apiKey, call, createService, expectProblem, signup, clockStoppedInAMinute, steady, useApp, type Org } from './helpers.js'
 
 const ctx = useApp()
 
@@ -118,14 +118,21 @@ describe('POST /v1/metrics', () => {
     expect(third.anomalies).toHaveLength(1)
     expect(third.incidents).toEqual([expect.objectContaining({ created: true, severity: 'warning' })])
   })
+})
+
+describe('ingest quota', () => {
+  // A stopped clock: the minute the quota counts in cannot end mid-test.
+  const quota = useApp({}, { clock: clockStoppedInAMinute() })
 
   it("answers 429 with Retry-After once the organization's samples per minute are used up", async () => {
-    const small = await signup(ctx.app)
-    const agent = (await apiKey(ctx.app, small)).key
+    const small = await signup(quota.app)
+    const agent = (await apiKey(quota.app, small)).key
+    const other = await signup(quota.app)
+    const key = (await apiKey(quota.app, other, 'agent')).key
+    const ingest = (apiKey: string, samples: object[]) => call(quota.app, apiKey, { method: 'POST', url: '/v1/metrics', payload: { samples } })
     const limit = PLAN_LIMITS.free.ingestPerMinute
     const batch = Array.from({ length: 1000 }, (_, i) => ({ service: 'quota', metric: `m${i % 10}`, value: i % 7 }))
     // Counts reach Redis every 100 ms; pause once past the allowance so the flush has happened.
-    await startEarlyInAMinute()
     for (let sent = 0; sent < limit; sent += batch.length) {
       expect((await ingest(agent, batch)).statusCode).toBe(202)
     }

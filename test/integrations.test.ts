@@ -1,7 +1,7 @@
 import snappy from 'snappyjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { encodeWriteRequest, WriteRequest } from '../src/modules/integrations/remote-write.js'
-import { metricOf, serviceOf } from '../src/modules/integrations/routes.js'
+import { metricOf, serviceOf } from '../src/modules/integrations/mapping.js'
 import { apiKey, auditActions, call, expectProblem, signup, useApp, type Org } from './helpers.js'
 
 const ctx = useApp()

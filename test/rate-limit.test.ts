@@ -1,16 +1,15 @@
 import { randomInt } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, expectProblem, signup, startEarlyInAMinute, uniqueEmail, useApp } from './helpers.js'
+import { apiKey, call, expectProblem, signup, clockStoppedInAMinute, uniqueEmail, useApp } from './helpers.js'
 
 describe('per-credential rate limit', () => {
-  const ctx = useApp()
+  const ctx = useApp({}, { clock: clockStoppedInAMinute() })
 
   it('limits each credential by its plan and answers 429 with Retry-After', async () => {
     const org = await signup(ctx.app)
     const key = await apiKey(ctx.app, org)
     const limit = PLAN_LIMITS.free.requestsPerMinute
-    await startEarlyInAMinute()
     let last
     for (let i = 0; i < limit; i++) {
       last = await call(ctx.app, key.key, { method: 'GET', url: '/v1/subscription' })
@@ -29,15 +28,15 @@ describe('per-credential rate limit', () => {
 })
 
 describe('per-credential rate limit across processes', () => {
-  const first = useApp()
-  const second = useApp()
+  const clock = clockStoppedInAMinute()
+  const first = useApp({}, { clock })
+  const second = useApp({}, { clock })
 
   it('two API processes share one budget through Redis (synced every 100 ms)', async () => {
     const org = await signup(first.app)
     const key = await apiKey(first.app, org)
     const limit = PLAN_LIMITS.free.requestsPerMinute
     const get = (ctx: typeof first) => call(ctx.app, key.key, { method: 'GET', url: '/v1/subscription' })
-    await startEarlyInAMinute()
     for (let i = 0; i < limit - 50; i++) expect((await get(first)).statusCode).toBe(200)
     await new Promise((resolve) => setTimeout(resolve, 300))
     const statuses: number[] = []
@@ -52,14 +51,13 @@ describe('per-credential rate limit across processes', () => {
 })
 
 describe('per-address rate limit on the auth routes', () => {
-  const ctx = useApp({ AUTH_RATE_LIMIT_PER_MINUTE: '3' })
+  const ctx = useApp({ AUTH_RATE_LIMIT_PER_MINUTE: '3' }, { clock: clockStoppedInAMinute() })
 
   it('limits the unauthenticated auth routes per client address', async () => {
     // An address of its own, so earlier runs within the minute do not count.
     const remoteAddress = `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`
     const login = () => ctx.app.inject({ method: 'POST', url: '/v1/auth/login', remoteAddress, payload: { email: uniqueEmail(), password: 'whatever-password' } })
     const statuses = []
-    await startEarlyInAMinute(5000)
     for (let i = 0; i < 4; i++) statuses.push((await login()).statusCode)
     expect(statuses).toEqual([401, 401, 401, 429])
     expect((await login()).headers['retry-after']).toBeDefined()

@@ -3,12 +3,18 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-/** Makes sure a command from a Debian package is on the PATH, installing the package when we are root. */
+/**
+ * Checks that a command from a Debian package is on the PATH. Tests never install anything: the
+ * packages come from scripts/test-deps.sh, which `npm test` runs first (the `pretest` script).
+ */
 export async function ensureCommand(command: string, debianPackage: string): Promise<void> {
-  const found = await run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false)
+  const found = await run('sh', ['-c', 'command -v "$1"', 'sh', command]).then(
+    () => true,
+    () => false
+  )
   if (found) return
-  if (process.getuid?.() !== 0) throw new Error(`${command} is missing: install the Debian package ${debianPackage}`)
-  await run('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${debianPackage}`], {
-    maxBuffer: 64 * 1024 * 1024
-  })
+  throw new Error(
+    `${command} is not on the PATH: it comes from the Debian package ${debianPackage}, which ` +
+      `scripts/test-deps.sh installs (npm test runs it first as pretest; or run: sudo bash scripts/test-deps.sh)`
+  )
 }

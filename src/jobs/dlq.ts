@@ -1,15 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { and, eq, inArray } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Database } from '../db/client.js'
 import { isUnavailable } from '../db/errors.js'
-import { actions } from '../db/schema/index.js'
-import { recordAudit, type AuditEntry } from '../modules/audit/repository.js'
+import { recordOutcome } from '../modules/actions/execution.js'
+import type { Outcome } from '../modules/actions/lifecycle.js'
+import type { AuditEntry } from '../modules/audit/repository.js'
 import type { ChangeContext } from '../lib/context.js'
+import { retryDelay, RETRY } from '../lib/retry.js'
+import { DEAD_LETTER_STREAM, DLQ_STREAM } from '../redis/queues.js'
 
-export const DLQ_STREAM = 'audit:dlq'
-export const DEAD_LETTER_STREAM = 'audit:dead-letter'
+export { DLQ_STREAM, DEAD_LETTER_STREAM }
 const GROUP = 'replayers'
 
 /** A write that Postgres refused and that must not be lost: an action outcome with its audit row. */
@@ -17,30 +18,15 @@ export interface DeferredOutcome {
   kind: 'action_outcome'
   organizationId: string
   actionId: string
-  set: { status: 'succeeded' | 'failed'; result: Record<string, unknown> | null; error: string | null; attempts: number; finishedAt: string }
+  set: Outcome & { finishedAt: string }
   ctx: ChangeContext
   audit: AuditEntry & { id: string }
 }
 
-/** Applies a deferred outcome; idempotent (guarded update, audit row with a fixed id). */
-export async function applyOutcome(db: Database, entry: DeferredOutcome) {
-  await db.transaction(async (tx) => {
-    await tx
-      .update(actions)
-      .set({
-        status: entry.set.status,
-        result: entry.set.result,
-        error: entry.set.error,
-        attempts: entry.set.attempts,
-        finishedAt: new Date(entry.set.finishedAt),
-        leaseExpiresAt: null,
-        verificationState: entry.set.status === 'succeeded' ? 'pending' : 'skipped',
-        updatedAt: new Date()
-      })
-      // A lease that ran out while Postgres was away made it needs_review: the outcome is known after all.
-      .where(and(eq(actions.id, entry.actionId), inArray(actions.status, ['running', 'needs_review'])))
-    await recordAudit(tx, entry.ctx, entry.audit)
-  })
+/** Applies a deferred outcome through the action lifecycle; idempotent (see recordOutcome). */
+export async function applyOutcome(db: Database, entry: DeferredOutcome, now = new Date()) {
+  const { finishedAt, ...outcome } = entry.set
+  await recordOutcome(db, { actionId: entry.actionId, outcome, finishedAt: new Date(finishedAt), ctx: entry.ctx, auditId: entry.audit.id, now })
 }
 
 /** Parks a write on the queue Redis (AOF, noeviction) for the replayer. */
@@ -105,7 +91,7 @@ export function startReplayer(deps: { db: Database; redis: Redis; log: Logger; c
         deps.log.warn({ err: String(err) }, 'audit replayer could not read the dead-letter queue')
       }
       // Back off while Postgres (or Redis) keeps refusing: 0.5s, 1s, 2s … up to 30s.
-      if (failures > 0 && running) await sleep(Math.min(500 * 2 ** Math.min(failures - 1, 6), 30_000))
+      if (failures > 0 && running) await sleep(retryDelay(RETRY.replay, failures))
     }
   })()
 

@@ -1,13 +1,10 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { retryDelay, RETRY } from '../lib/retry.js'
+import type { Outcome } from '../modules/actions/lifecycle.js'
 import { hostAllowed, type WebhookParams } from '../modules/actions/params.js'
 
-export interface Outcome {
-  status: 'succeeded' | 'failed'
-  result: Record<string, unknown> | null
-  error: string | null
-  attempts: number
-}
+export type { Outcome }
 
 export interface WebhookOptions {
   actionId: string
@@ -68,7 +65,7 @@ export async function callWebhook(params: WebhookParams, options: WebhookOptions
     } catch (err) {
       lastError = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${options.timeoutMs}ms` : `request failed: ${String(err)}`
     }
-    if (attempt < options.maxAttempts) await sleep(Math.min(250 * 2 ** (attempt - 1), 10_000) * (0.75 + Math.random() / 2))
+    if (attempt < options.maxAttempts) await sleep(retryDelay(RETRY.webhook, attempt))
   }
   return { status: 'failed', result: null, error: `${lastError} (after ${options.maxAttempts} attempts)`, attempts: options.maxAttempts }
 }

@@ -1,4 +1,5 @@
 import Type, { type TSchema } from 'typebox'
+import type { PageRequest } from '../db/keyset.js'
 import { errors } from '../errors.js'
 
 export const PageQuery = {
@@ -18,6 +19,9 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   if (!UUID.test(id)) throw errors.validation('cursor is invalid', [{ path: '/querystring/cursor', message: 'is not a cursor from this API' }])
   return id
 }
+
+/** The page a `PageQuery` asks for: its size and the id its cursor names. */
+export const pageRequest = (query: { limit: number; cursor?: string }): PageRequest => ({ limit: query.limit, after: decodeCursor(query.cursor) })
 
 /** Rows were fetched with limit + 1: the extra row only says that another page exists. */
 export function toPage<R extends { id: string }, T>(rows: R[], limit: number, map: (row: R) => T) {

@@ -7,13 +7,7 @@ import { roleAtLeast, type Principal } from '../lib/context.js'
 import { appendRouteHook } from '../lib/route-hooks.js'
 import { throttled } from '../lib/throttle.js'
 import { API_KEY_PREFIX, createApiKeyResolver, type ApiKeyIdentity } from '../modules/api-keys/credentials.js'
-
-export interface AccessTokenClaims {
-  sub: string
-  org: string
-  role: Role
-  sid: string
-}
+import type { AccessTokenClaims } from '../modules/auth/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

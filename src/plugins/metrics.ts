@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { DLQ_STREAM } from '../jobs/dlq.js'
+import { DLQ_STREAM } from '../redis/queues.js'
 import { withTimeout } from '../lib/timeout.js'
 
 declare module 'fastify' {

@@ -16,7 +16,8 @@ function storeFor(api: FastifyInstance, namespace: string) {
     api.redis,
     `${keys.rateLimitPrefix}${namespace}`,
     SYNC_MS,
-    throttled((err) => api.log.warn({ err }, 'rate-limit counters not synced with Redis'))
+    throttled((err) => api.log.warn({ err }, 'rate-limit counters not synced with Redis')),
+    api.clock
   )
   api.addHook('onClose', store.close)
   return store.Store
@@ -31,7 +32,7 @@ export async function registerCredentialRateLimit(api: FastifyInstance) {
     store: storeFor(api, 'cred:'),
     timeWindow: 60_000,
     keyGenerator: (request) => `${request.principal.kind}:${request.principal.id}`,
-    max: async (request) => PLAN_LIMITS[await api.plans.planOf(request.principal.organizationId)].requestsPerMinute,
+    max: async (request) => PLAN_LIMITS[await api.services.plans.planOf(request.principal.organizationId)].requestsPerMinute,
     errorResponseBuilder: tooMany
   })
 }

@@ -1,5 +1,6 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
+import { systemClock, type Clock } from '../lib/clock.js'
 
 interface Window {
   index: number
@@ -21,7 +22,7 @@ type Callback = (err: Error | null, result?: { current: number; ttl: number }) =
  * trip; other processes' hits are seen within one flush interval. While Redis is down the limit keeps
  * being enforced per process.
  */
-export function createBatchedRedisStore(redis: Redis, prefix: string, flushMs: number, onError: (err: unknown) => void) {
+export function createBatchedRedisStore(redis: Redis, prefix: string, flushMs: number, onError: (err: unknown) => void, clock: Clock = systemClock) {
   const windows = new Map<string, Window>()
   let flushing = false
 
@@ -29,7 +30,7 @@ export function createBatchedRedisStore(redis: Redis, prefix: string, flushMs: n
     if (flushing) return
     flushing = true
     try {
-      const now = Date.now()
+      const now = clock.now().getTime()
       const batch: [string, Window, number][] = []
       for (const [key, window] of windows) {
         if (window.pending === 0) {
@@ -70,7 +71,7 @@ export function createBatchedRedisStore(redis: Redis, prefix: string, flushMs: n
 
   class BatchedRedisStore implements FastifyRateLimitStore {
     incr(key: string, cb: Callback, timeWindow: number) {
-      const now = Date.now()
+      const now = clock.now().getTime()
       const index = Math.floor(now / timeWindow)
       let window = windows.get(key)
       const fresh = window?.index !== index

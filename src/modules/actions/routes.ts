@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { eq } from 'drizzle-orm'
 import Type from 'typebox'
-import { ACTION_STATUSES, organizations } from '../../db/schema/index.js'
-import { errors, problemResponses } from '../../errors.js'
+import { ACTION_STATUSES } from '../../db/schema/index.js'
+import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
 import { IdParams, Uuid } from '../../lib/schemas.js'
 import { ActionParamsSchema, ActionTypeSchema } from './params.js'
-import { findAction, listActions } from './repository.js'
 import { ActionSchema, presentAction } from './schemas.js'
 
 const ProposeBody = Type.Object(
@@ -26,6 +24,7 @@ const ListQuery = Type.Object(
 )
 
 export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { actions } = app.services
   const tags = ['actions']
 
   app.post(
@@ -43,7 +42,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) =>
-      reply.code(201).send(presentAction(await app.actions.propose(changeContext(request), request.params.id, request.body)))
+      reply.code(201).send(presentAction(await actions.propose(changeContext(request), request.params.id, request.body)))
   )
 
   app.get(
@@ -60,7 +59,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { limit, cursor, status, incidentId } = request.query
-      const rows = await listActions(app.db, request.principal.organizationId, { status, incidentId, after: decodeCursor(cursor), limit: limit + 1 })
+      const rows = await actions.list(request.principal.organizationId, { status, incidentId }, { after: decodeCursor(cursor), limit })
       return toPage(rows, limit, presentAction)
     }
   )
@@ -78,9 +77,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const row = await findAction(app.db, request.principal.organizationId, request.params.id)
-      if (!row) throw errors.notFound('action')
-      return presentAction(row)
+      return presentAction(await actions.get(request.principal.organizationId, request.params.id))
     }
   )
 
@@ -97,7 +94,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
       }
     },
-    async (request) => presentAction(await app.actions.approve(changeContext(request), request.params.id))
+    async (request) => presentAction(await actions.approve(changeContext(request), request.params.id))
   )
 
   app.post(
@@ -113,7 +110,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
       }
     },
-    async (request) => presentAction(await app.actions.reject(changeContext(request), request.params.id, request.body.reason))
+    async (request) => presentAction(await actions.reject(changeContext(request), request.params.id, request.body.reason))
   )
 
   app.get(
@@ -127,13 +124,6 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Object({ secret: Type.String() }), ...problemResponses(401, 403, 429) }
       }
     },
-    async (request) => {
-      const [org] = await app.db
-        .select({ secret: organizations.webhookSecret })
-        .from(organizations)
-        .where(eq(organizations.id, request.principal.organizationId))
-      if (!org) throw errors.notFound('organization')
-      return { secret: org.secret }
-    }
+    async (request) => ({ secret: await actions.webhookSecret(request.principal.organizationId) })
   )
 }

@@ -1,24 +1,40 @@
 import { and, desc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database, Executor } from '../../db/client.js'
-import { actions, incidents, runbooks, subscriptions, type Severity } from '../../db/schema/index.js'
+import type { PageRequest } from '../../db/keyset.js'
+import { actions, organizations, runbooks, subscriptions, type incidents, type IncidentStatus, type Severity } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
+import type { Clock } from '../../lib/clock.js'
 import { actorRef, type ChangeContext } from '../../lib/context.js'
-import type { Dispatch } from '../../jobs/dispatch.js'
-import { recordAudit } from '../audit/repository.js'
+import { InvalidTransitionError } from '../../lib/domain-errors.js'
 import type { PublishEvents } from '../events/publisher.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
+import type { Enqueue } from './dispatch.js'
+import type { ActionEvent, ActionRow } from './lifecycle.js'
 import { mirrorAction } from './mirror.js'
 import { assertValidParams, type ActionType } from './params.js'
-import { findAction, insertAction, transitionAction, type ActionRow } from './repository.js'
+import { changeAction, findAction, insertAction, listActions, lockAction, type ActionFilter } from './repository.js'
 import { presentAction } from './schemas.js'
+
+type IncidentRow = typeof incidents.$inferSelect
+
+/**
+ * What actions need of incidents, wired in by the composition root: incidents show their actions and ask
+ * remediation to propose, so they sit above this module.
+ */
+export interface IncidentLookup {
+  /** the organization's incident; 404 across tenants */
+  get(exec: Executor, organizationId: string, id: string): Promise<{ status: IncidentStatus; serviceId: string }>
+}
 
 export interface ActionDeps {
   db: Database
   redis: Redis
   publish: PublishEvents
+  incidents: IncidentLookup
   /** absent where no queue producer runs: the reconciler dispatches instead */
-  dispatch?: Dispatch
+  enqueue?: Enqueue
+  clock: Clock
   approvalTtlSeconds: number
   allowedHosts: string[]
   onError: (err: unknown) => void
@@ -26,30 +42,51 @@ export interface ActionDeps {
 
 const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
 
+/** Proposing, deciding and dispatching actions; the worker's side is in execution.ts and sweeps.ts. */
 export function createActionService(deps: ActionDeps) {
-  /** After a commit: mirror in Redis, tell the event stream, and hand approved actions to the queue. */
+  const { db, clock } = deps
+
+  /** After a commit: mirror in Redis and tell the event stream. */
+  async function announce(rows: ActionRow[]) {
+    await Promise.all(rows.map((row) => mirrorAction(deps.redis, row, deps.onError)))
+    for (const row of rows) await deps.publish(row.organizationId, [{ type: 'action.updated', data: presentAction(row) }])
+  }
+
+  /**
+   * The outbox hand-off: approved actions go to the queue, and those it took move approved → queued.
+   * Whatever the queue did not take stays approved and the reconciler sends it again.
+   */
+  async function dispatch(actionIds: string[]): Promise<ActionRow[]> {
+    if (actionIds.length === 0 || !deps.enqueue) return []
+    const sent = await deps.enqueue(actionIds).catch(() => [])
+    if (sent.length === 0) return []
+    return db.transaction(async (tx) => {
+      const queued: ActionRow[] = []
+      for (const id of sent) {
+        const before = await lockAction(tx, id)
+        if (before?.status !== 'approved') continue
+        const after = await changeAction(tx, { organizationId: before.organizationId, actor: { type: 'system', id: 'dispatcher' } }, before, { type: 'dispatch' }, clock.now())
+        if (after) queued.push(after)
+      }
+      return queued
+    })
+  }
+
+  /** After a commit: approved actions go to the queue, then every change is mirrored and announced. */
   async function settle(rows: ActionRow[]): Promise<ActionRow[]> {
     if (rows.length === 0) return rows
-    const approved = rows.filter((row) => row.status === 'approved').map((row) => row.id)
-    const dispatched = approved.length > 0 && deps.dispatch ? new Set(await deps.dispatch(approved).catch(() => [])) : new Set()
-    const settled = rows.map((row) => (dispatched.has(row.id) ? { ...row, status: 'queued' as const } : row))
-    await Promise.all(settled.map((row) => mirrorAction(deps.redis, row, deps.onError)))
-    for (const row of settled) {
-      await deps.publish(row.organizationId, [{ type: 'action.updated', data: presentAction(row) }])
-    }
+    const queued = new Map((await dispatch(rows.filter((row) => row.status === 'approved').map((row) => row.id)).catch(() => [])).map((row) => [row.id, row]))
+    const settled = rows.map((row) => queued.get(row.id) ?? row)
+    await announce(settled)
     return settled
   }
 
   async function propose(ctx: ChangeContext, incidentId: string, input: { type: ActionType; params: Record<string, unknown>; reason?: string }) {
     assertValidParams(input.type, input.params, deps.allowedHosts, '/body/params')
-    const row = await deps.db.transaction(async (tx) => {
-      const [incident] = await tx
-        .select()
-        .from(incidents)
-        .where(and(eq(incidents.organizationId, ctx.organizationId), eq(incidents.id, incidentId)))
-      if (!incident) throw errors.notFound('incident')
+    const row = await db.transaction(async (tx) => {
+      const incident = await deps.incidents.get(tx, ctx.organizationId, incidentId)
       if (incident.status === 'resolved') throw errors.invalidTransition('the incident is resolved; actions are proposed on open incidents')
-      const created = await insertAction(tx, {
+      return insertAction(tx, ctx, {
         organizationId: ctx.organizationId,
         incidentId,
         serviceId: incident.serviceId,
@@ -57,54 +94,37 @@ export function createActionService(deps: ActionDeps) {
         params: input.params,
         reason: input.reason ?? null,
         requestedBy: actorRef(ctx.actor),
-        expiresAt: new Date(Date.now() + deps.approvalTtlSeconds * 1000)
+        expiresAt: new Date(clock.now().getTime() + deps.approvalTtlSeconds * 1000)
       })
-      await recordAudit(tx, ctx, { action: 'action.proposed', resourceType: 'action', resourceId: created.id, after: presentAction(created) })
-      return created
     })
     return (await settle([row]))[0]!
   }
 
-  /** Guarded status change with its audit row; 404 across tenants, 409 from any other status. */
-  async function decide(
-    ctx: ChangeContext,
-    id: string,
-    verb: 'approved' | 'rejected',
-    set: Partial<typeof actions.$inferInsert>
-  ) {
-    const row = await deps.db.transaction(async (tx) => {
-      const before = await findAction(tx, ctx.organizationId, id)
+  /** A person approves or rejects: 404 across tenants, 409 from any status but pending_approval or past the deadline. */
+  async function decide(ctx: ChangeContext, id: string, event: Extract<ActionEvent, { type: 'approve' | 'reject' }>) {
+    const row = await db.transaction(async (tx) => {
+      const before = await lockAction(tx, id, ctx.organizationId)
       if (!before) throw errors.notFound('action')
-      // An approval must land before the deadline; the expiry sweep may not have run yet.
-      const after = await transitionAction(tx, id, ['pending_approval'], set, gt(actions.expiresAt, new Date()))
-      if (!after) {
-        const why = before.status === 'pending_approval' ? 'it expired' : `it is ${before.status}`
-        throw errors.invalidTransition(`the action cannot be ${verb}: ${why}`)
+      try {
+        return await changeAction(tx, ctx, before, event, clock.now())
+      } catch (err) {
+        if (err instanceof InvalidTransitionError) throw errors.invalidTransition(err.message)
+        throw err
       }
-      await recordAudit(tx, ctx, {
-        action: `action.${verb}`,
-        resourceType: 'action',
-        resourceId: id,
-        before: presentAction(before),
-        after: presentAction(after)
-      })
-      return after
     })
+    if (!row) throw errors.invalidTransition('the action changed meanwhile; retry')
     return (await settle([row]))[0]!
   }
 
-  const approve = (ctx: ChangeContext, id: string) =>
-    decide(ctx, id, 'approved', { status: 'approved', approvedBy: actorRef(ctx.actor), approvedAt: new Date(), statusReason: null })
-
-  const reject = (ctx: ChangeContext, id: string, reason: string) =>
-    decide(ctx, id, 'rejected', { status: 'rejected', rejectedBy: actorRef(ctx.actor), statusReason: reason, finishedAt: new Date() })
+  const approve = (ctx: ChangeContext, id: string) => decide(ctx, id, { type: 'approve', by: actorRef(ctx.actor) })
+  const reject = (ctx: ChangeContext, id: string, reason: string) => decide(ctx, id, { type: 'reject', by: actorRef(ctx.actor), reason })
 
   /**
    * Inside the transaction that opened or escalated an incident: every matching runbook of the service
    * proposes its action, unless it already did within its cooldown. `auto` runbooks approve at once
    * when the plan allows auto-remediation; otherwise the action waits and says why.
    */
-  async function proposeFromRunbooks(tx: Executor, ctx: ChangeContext, incident: typeof incidents.$inferSelect): Promise<ActionRow[]> {
+  async function proposeFromRunbooks(tx: Executor, ctx: ChangeContext, incident: IncidentRow): Promise<ActionRow[]> {
     const candidates = await tx
       .select()
       .from(runbooks)
@@ -126,42 +146,57 @@ export function createActionService(deps: ActionDeps) {
     const plan = subscription?.plan ?? 'free'
     const created: ActionRow[] = []
     for (const runbook of candidates) {
+      const now = clock.now()
       const [recent] = await tx
         .select({ id: actions.id })
         .from(actions)
-        .where(and(eq(actions.runbookId, runbook.id), gt(actions.createdAt, new Date(Date.now() - runbook.cooldownSeconds * 1000))))
+        .where(and(eq(actions.runbookId, runbook.id), gt(actions.createdAt, new Date(now.getTime() - runbook.cooldownSeconds * 1000))))
         .orderBy(desc(actions.id))
         .limit(1)
       if (recent) continue
       const auto = runbook.approval === 'auto' && PLAN_LIMITS[plan].autoRemediation
-      const now = new Date()
-      const row = await insertAction(tx, {
-        organizationId: incident.organizationId,
-        incidentId: incident.id,
-        serviceId: incident.serviceId,
-        runbookId: runbook.id,
-        type: runbook.actionType,
-        params: runbook.actionParams,
-        reason: `runbook ${runbook.name}`,
-        status: auto ? 'approved' : 'pending_approval',
-        statusReason: auto
-          ? null
-          : runbook.approval === 'auto'
-            ? `the ${plan} plan does not allow auto-remediation: waiting for approval`
-            : 'the runbook requires manual approval',
-        requestedBy: `runbook:${runbook.id}`,
-        approvedBy: auto ? `runbook:${runbook.id}` : null,
-        approvedAt: auto ? now : null,
-        expiresAt: new Date(now.getTime() + deps.approvalTtlSeconds * 1000)
-      })
-      const entries = [{ action: 'action.proposed', resourceType: 'action', resourceId: row.id, after: presentAction(row) }]
-      if (auto) entries.push({ action: 'action.approved', resourceType: 'action', resourceId: row.id, after: presentAction(row) })
-      await recordAudit(tx, ctx, ...entries)
-      created.push(row)
+      created.push(
+        await insertAction(tx, ctx, {
+          organizationId: incident.organizationId,
+          incidentId: incident.id,
+          serviceId: incident.serviceId,
+          runbookId: runbook.id,
+          type: runbook.actionType,
+          params: runbook.actionParams,
+          reason: `runbook ${runbook.name}`,
+          status: auto ? 'approved' : 'pending_approval',
+          statusReason: auto
+            ? null
+            : runbook.approval === 'auto'
+              ? `the ${plan} plan does not allow auto-remediation: waiting for approval`
+              : 'the runbook requires manual approval',
+          requestedBy: `runbook:${runbook.id}`,
+          approvedBy: auto ? `runbook:${runbook.id}` : null,
+          approvedAt: auto ? now : null,
+          expiresAt: new Date(now.getTime() + deps.approvalTtlSeconds * 1000)
+        })
+      )
     }
     return created
   }
 
-  return { propose, approve, reject, proposeFromRunbooks, settle }
+  async function list(organizationId: string, filter: ActionFilter, page: PageRequest) {
+    return listActions(db, organizationId, filter, page)
+  }
+
+  async function get(organizationId: string, id: string) {
+    const row = await findAction(db, organizationId, id)
+    if (!row) throw errors.notFound('action')
+    return row
+  }
+
+  /** The organization's webhook signing secret (admins only, at the route). */
+  async function webhookSecret(organizationId: string) {
+    const [org] = await db.select({ secret: organizations.webhookSecret }).from(organizations).where(eq(organizations.id, organizationId))
+    if (!org) throw errors.notFound('organization')
+    return org.secret
+  }
+
+  return { list, get, webhookSecret, propose, approve, reject, proposeFromRunbooks, settle, dispatch, announce }
 }
 export type ActionService = ReturnType<typeof createActionService>

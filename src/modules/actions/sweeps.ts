@@ -1,19 +1,28 @@
-import type { Queue } from 'bullmq'
-import { and, asc, eq, inArray, isNull, lte, ne, or } from 'drizzle-orm'
+import { and, asc, eq, lte } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database } from '../../db/client.js'
 import { actions, incidents, services } from '../../db/schema/index.js'
+import type { Clock } from '../../lib/clock.js'
 import type { Actor } from '../../lib/context.js'
-import type { Dispatch } from '../../jobs/dispatch.js'
-import { recordAudit } from '../audit/repository.js'
+import type { TypedQueue } from '../../redis/queues.js'
 import { baselinesOf, recentAnomalies } from '../detection/window.js'
-import type { AppEvent, PublishEvents } from '../events/publisher.js'
-import type { Correlator } from '../incidents/correlation.js'
-import { presentIncident } from '../incidents/repository.js'
+import type { ChangeContext } from '../../lib/context.js'
+import type { Executor } from '../../db/client.js'
 import { detectionOf } from '../services/service.js'
-import { mirrorAction } from './mirror.js'
-import type { ActionRow } from './repository.js'
-import { presentAction } from './schemas.js'
+import type { ActionEvent, ActionRow, VerificationVerdict } from './lifecycle.js'
+import { changeAction, deadlinePassed, leasePassed, lockAction, lockDueActions } from './repository.js'
+import type { ActionService } from './service.js'
+
+/** A verification's verdict on the action's incident (applied by the incident lifecycle). */
+export type IncidentVerdict = { type: 'recovered'; actionId: string; since: Date } | { type: 'not_recovered' }
+
+/** What verification needs of incidents, wired in by the composition root. */
+export interface IncidentVerdicts<Committed> {
+  /** inside the verifier's transaction; null when the verdict changes nothing */
+  applyVerdict(tx: Executor, ctx: ChangeContext, incidentId: string, verdict: IncidentVerdict): Promise<Committed | null>
+  /** after the commit */
+  announce(organizationId: string, committed: Committed): Promise<unknown>
+}
 
 const BATCH = 200
 /** A queued action's job is looked for only after this long (it was added before the row said queued). */
@@ -21,198 +30,120 @@ const QUEUED_GRACE_MS = 2000
 const TIMER: Actor = { type: 'system', id: 'timer' }
 const VERIFIER: Actor = { type: 'system', id: 'verifier' }
 
-interface SweepDeps {
+/** The worker's periodic work on actions: expiry, abandoned runs, the outbox, and verification. */
+export function createActionSweeps<Committed>(deps: {
   db: Database
   redis: Redis
-  publish: PublishEvents
-  onError: (err: unknown) => void
-}
+  clock: Clock
+  actions: Pick<ActionService, 'announce' | 'dispatch'>
+  incidents: IncidentVerdicts<Committed>
+  verificationWindowSeconds: number
+}) {
+  const { db, clock } = deps
 
-async function announce(deps: SweepDeps, rows: ActionRow[]) {
-  for (const row of rows) {
-    await mirrorAction(deps.redis, row, deps.onError)
-    await deps.publish(row.organizationId, [{ type: 'action.updated', data: presentAction(row) }])
+  /** Locks the due actions of one status and applies the same event to each, one audit row apiece. */
+  async function sweep(status: ActionRow['status'], due: Parameters<typeof lockDueActions>[2], event: ActionEvent) {
+    const changed = await db.transaction(async (tx) => {
+      const now = clock.now()
+      const out: ActionRow[] = []
+      for (const before of await lockDueActions(tx, status, due, BATCH)) {
+        const after = await changeAction(tx, { organizationId: before.organizationId, actor: TIMER }, before, event, now)
+        if (after) out.push(after)
+      }
+      return out
+    })
+    await deps.actions.announce(changed)
+    return changed.length
   }
-}
 
-/** Guarded bulk transition for the timers, one audit row per action, in one transaction. */
-async function sweepTransition(
-  deps: SweepDeps,
-  from: ActionRow['status'],
-  due: ReturnType<typeof lte>,
-  set: Partial<typeof actions.$inferInsert>,
-  auditAction: string
-) {
-  const changed = await deps.db.transaction(async (tx) => {
-    const rows = await tx
-      .select()
+  /** Proposals nobody approved in time. */
+  const expirePending = () => sweep('pending_approval', deadlinePassed(clock.now()), { type: 'expire' })
+
+  /** Runs whose worker vanished mid-side-effect: the outcome is unknown, so a person decides. */
+  const flagAbandonedRuns = () => sweep('running', leasePassed(clock.now()), { type: 'abandon' })
+
+  /**
+   * The outbox: approved actions not yet in the queue, and queued ones whose job is gone (a flushed or
+   * restarted queue Redis) or failed, are sent again. Job ids are action ids, so this never doubles a job.
+   */
+  async function reconcileDispatch(queue: Pick<TypedQueue<'actions'>, 'add' | 'getJob'>) {
+    const approved = await db.select({ id: actions.id }).from(actions).where(eq(actions.status, 'approved')).orderBy(asc(actions.id)).limit(BATCH)
+    let sent = (await deps.actions.dispatch(approved.map((a) => a.id))).length
+    const queued = await db
+      .select({ id: actions.id })
       .from(actions)
-      .where(and(eq(actions.status, from), due))
+      .where(and(eq(actions.status, 'queued'), lte(actions.dispatchedAt, new Date(clock.now().getTime() - QUEUED_GRACE_MS))))
       .orderBy(asc(actions.id))
       .limit(BATCH)
-      .for('update', { skipLocked: true })
-    if (rows.length === 0) return []
-    const updated = await tx
-      .update(actions)
-      .set({ ...set, updatedAt: new Date() })
-      .where(and(inArray(actions.id, rows.map((r) => r.id)), eq(actions.status, from)))
-      .returning()
-    const before = new Map(rows.map((r) => [r.id, r]))
-    for (const row of updated) {
-      await recordAudit(
-        tx,
-        { organizationId: row.organizationId, actor: TIMER },
-        { action: auditAction, resourceType: 'action', resourceId: row.id, before: presentAction(before.get(row.id)!), after: presentAction(row) }
-      )
+    for (const { id } of queued) {
+      const job = await queue.getJob(id)
+      if (!job) {
+        await queue.add('execute', { actionId: id }, { jobId: id })
+        sent++
+      } else if (await job.isFailed()) {
+        await job.retry()
+        sent++
+      }
     }
-    return updated
-  })
-  await announce(deps, changed)
-  return changed.length
-}
-
-/** Proposals nobody approved in time. */
-export const expirePendingActions = (deps: SweepDeps) =>
-  sweepTransition(deps, 'pending_approval', lte(actions.expiresAt, new Date()), { status: 'expired', finishedAt: new Date(), statusReason: 'not approved in time' }, 'action.expired')
-
-/** Runs whose worker vanished mid-side-effect: the outcome is unknown, so a person decides. */
-export const flagAbandonedRuns = (deps: SweepDeps) =>
-  sweepTransition(
-    deps,
-    'running',
-    lte(actions.leaseExpiresAt, new Date()),
-    { status: 'needs_review', statusReason: 'the run lost its worker before recording an outcome; it is not retried automatically', leaseExpiresAt: null },
-    'action.needs_review'
-  )
-
-/**
- * The outbox: approved actions not yet in the queue, and queued ones whose job is gone (a flushed or
- * restarted queue Redis) or failed, are sent again. Job ids are action ids, so this never doubles a job.
- */
-export async function reconcileDispatch(deps: { db: Database; dispatch: Dispatch; queue: Queue }) {
-  const approved = await deps.db.select({ id: actions.id }).from(actions).where(eq(actions.status, 'approved')).orderBy(asc(actions.id)).limit(BATCH)
-  let sent = (await deps.dispatch(approved.map((a) => a.id))).length
-  const queued = await deps.db
-    .select({ id: actions.id })
-    .from(actions)
-    .where(and(eq(actions.status, 'queued'), lte(actions.dispatchedAt, new Date(Date.now() - QUEUED_GRACE_MS))))
-    .orderBy(asc(actions.id))
-    .limit(BATCH)
-  for (const { id } of queued) {
-    const job = await deps.queue.getJob(id)
-    if (!job) {
-      await deps.queue.add('execute', { actionId: id }, { jobId: id })
-      sent++
-    } else if (await job.isFailed()) {
-      await job.retry()
-      sent++
-    }
+    return sent
   }
-  return sent
-}
 
-/**
- * After the verification window: did the incident's metrics recover? No unsuppressed anomaly on them since
- * the action finished, and fresh samples to prove it → recovered, and the incident resolves. Anomalies →
- * not_recovered, and the incident escalates to critical. No samples since (or nothing to measure) → skipped.
- */
-export async function verifySucceededActions(
-  deps: SweepDeps & { correlator: Pick<Correlator, 'forgetOpenIncident'>; windowSeconds: number }
-) {
-  const due = await deps.db
-    .select({ action: actions, incident: incidents, service: services })
-    .from(actions)
-    .innerJoin(incidents, eq(incidents.id, actions.incidentId))
-    .innerJoin(services, eq(services.id, actions.serviceId))
-    .where(
-      and(
-        eq(actions.status, 'succeeded'),
-        eq(actions.verificationState, 'pending'),
-        lte(actions.finishedAt, new Date(Date.now() - deps.windowSeconds * 1000))
-      )
+  /** What the window says about an incident's metrics since the action finished. */
+  async function verdictOf(serviceId: string, minSamples: number, metrics: string[], since: number): Promise<[VerificationVerdict, Record<string, unknown>]> {
+    if (metrics.length === 0) return ['skipped', { reason: 'the incident has no metrics to measure' }]
+    const anomalies = (await recentAnomalies(deps.redis, serviceId, since)).filter(
+      (a) => !a.suppressed && metrics.includes(a.metric) && Date.parse(a.at) > since
     )
-    .limit(BATCH)
-
-  let verified = 0
-  for (const { action, incident, service } of due) {
-    const since = action.finishedAt!.getTime()
-    let state: 'recovered' | 'not_recovered' | 'skipped'
-    let details: Record<string, unknown>
-    if (incident.metrics.length === 0) {
-      state = 'skipped'
-      details = { reason: 'the incident has no metrics to measure' }
-    } else {
-      const anomalies = (await recentAnomalies(deps.redis, service.id, since)).filter(
-        (a) => !a.suppressed && incident.metrics.includes(a.metric) && Date.parse(a.at) > since
-      )
-      const baselines = (await baselinesOf(deps.redis, service.id, detectionOf(service).minSamples)).filter(
-        (b) => incident.metrics.includes(b.metric) && Date.parse(b.updatedAt) > since
-      )
-      if (anomalies.length > 0) {
-        state = 'not_recovered'
-        details = { anomalies: anomalies.slice(0, 20) }
-      } else if (baselines.length === 0) {
-        state = 'skipped'
-        details = { reason: 'no samples of the incident metrics since the action' }
-      } else {
-        state = 'recovered'
-        details = { metrics: baselines.map((b) => ({ metric: b.metric, mean: b.mean, stddev: b.stddev })) }
-      }
-    }
-
-    const outcome = await deps.db.transaction(async (tx) => {
-      const [updated] = await tx
-        .update(actions)
-        .set({ verificationState: state, verification: { ...details, checkedAt: new Date().toISOString() }, updatedAt: new Date() })
-        .where(and(eq(actions.id, action.id), eq(actions.verificationState, 'pending')))
-        .returning()
-      if (!updated) return null
-      const ctx = { organizationId: action.organizationId, actor: VERIFIER }
-      await recordAudit(tx, ctx, {
-        action: 'action.verified',
-        resourceType: 'action',
-        resourceId: action.id,
-        before: presentAction(action),
-        after: presentAction(updated)
-      })
-      let incidentAfter = null
-      if (state !== 'skipped' && incident.status !== 'resolved') {
-        const set =
-          state === 'recovered'
-            ? { status: 'resolved' as const, resolvedAt: new Date(), resolvedBy: 'auto', resolutionNote: `recovered after action ${action.id}`, flapping: false }
-            : { severity: 'critical' as const }
-        // Resolve only if no anomaly (of any metric) attached since the action finished, including one
-        // that arrived after the window was read; escalate only what is not critical yet.
-        const guard =
-          state === 'recovered'
-            ? or(isNull(incidents.lastAnomalyAt), lte(incidents.lastAnomalyAt, action.finishedAt!))
-            : ne(incidents.severity, 'critical')
-        const [changed] = await tx
-          .update(incidents)
-          .set({ ...set, updatedAt: new Date() })
-          .where(and(eq(incidents.id, incident.id), ne(incidents.status, 'resolved'), guard))
-          .returning()
-        if (changed) {
-          incidentAfter = presentIncident({ ...changed, service: service.name })
-          await recordAudit(tx, ctx, {
-            action: state === 'recovered' ? 'incident.resolved' : 'incident.escalated',
-            resourceType: 'incident',
-            resourceId: incident.id,
-            before: presentIncident({ ...incident, service: service.name }),
-            after: incidentAfter
-          })
-        }
-      }
-      return { updated, incidentAfter }
-    })
-    if (!outcome) continue
-    verified++
-    const events: AppEvent[] = [{ type: 'action.updated', data: presentAction(outcome.updated) }]
-    if (outcome.incidentAfter) {
-      events.push({ type: outcome.incidentAfter.status === 'resolved' ? 'incident.resolved' : 'incident.updated', data: outcome.incidentAfter })
-      if (outcome.incidentAfter.status === 'resolved') await deps.correlator.forgetOpenIncident(service.id)
-    }
-    await deps.publish(action.organizationId, events)
+    if (anomalies.length > 0) return ['not_recovered', { anomalies: anomalies.slice(0, 20) }]
+    const baselines = (await baselinesOf(deps.redis, serviceId, minSamples)).filter((b) => metrics.includes(b.metric) && Date.parse(b.updatedAt) > since)
+    if (baselines.length === 0) return ['skipped', { reason: 'no samples of the incident metrics since the action' }]
+    return ['recovered', { metrics: baselines.map((b) => ({ metric: b.metric, mean: b.mean, stddev: b.stddev })) }]
   }
-  return verified
+
+  /**
+   * After the verification window: did the incident's metrics recover? No unsuppressed anomaly on them since
+   * the action finished, and fresh samples to prove it → recovered, and the incident resolves. Anomalies →
+   * not_recovered, and the incident escalates to critical. No samples since (or nothing to measure) → skipped.
+   */
+  async function verifySucceeded() {
+    const due = await db
+      .select({ action: actions, metrics: incidents.metrics, service: services })
+      .from(actions)
+      .innerJoin(incidents, eq(incidents.id, actions.incidentId))
+      .innerJoin(services, eq(services.id, actions.serviceId))
+      .where(
+        and(
+          eq(actions.status, 'succeeded'),
+          eq(actions.verificationState, 'pending'),
+          lte(actions.finishedAt, new Date(clock.now().getTime() - deps.verificationWindowSeconds * 1000))
+        )
+      )
+      .limit(BATCH)
+
+    let verified = 0
+    for (const { action, metrics, service } of due) {
+      const since = action.finishedAt!
+      const [verdict, details] = await verdictOf(service.id, detectionOf(service).minSamples, metrics, since.getTime())
+      const ctx = { organizationId: action.organizationId, actor: VERIFIER }
+      const outcome = await db.transaction(async (tx) => {
+        const before = await lockAction(tx, action.id)
+        if (before?.status !== 'succeeded' || before.verificationState !== 'pending') return null
+        const updated = await changeAction(tx, ctx, before, { type: 'verify', verdict, details }, clock.now())
+        if (!updated) return null
+        const incident =
+          verdict === 'skipped'
+            ? null
+            : await deps.incidents.applyVerdict(tx, ctx, action.incidentId, verdict === 'recovered' ? { type: 'recovered', actionId: action.id, since } : { type: 'not_recovered' })
+        return { updated, incident }
+      })
+      if (!outcome) continue
+      verified++
+      await deps.actions.announce([outcome.updated])
+      if (outcome.incident) await deps.incidents.announce(action.organizationId, outcome.incident)
+    }
+    return verified
+  }
+
+  return { expirePending, flagAbandonedRuns, reconcileDispatch, verifySucceeded }
 }
+export type ActionSweeps = ReturnType<typeof createActionSweeps<unknown>>

@@ -5,7 +5,6 @@ import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { Nullable } from '../../lib/schemas.js'
 import { IncidentSchema } from '../incidents/schemas.js'
-import { createAlertService } from './service.js'
 import { SERVICE_NAME_PATTERN } from '../services/schemas.js'
 
 const AlertBody = Type.Object(
@@ -21,7 +20,7 @@ const AlertBody = Type.Object(
 )
 
 export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const alerts = createAlertService({ db: app.db, resolver: app.serviceResolver, publish: app.publishEvents, runbooks: app.actions })
+  const { alerts } = app.services
 
   app.post(
     '/alerts',

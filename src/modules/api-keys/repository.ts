@@ -1,5 +1,6 @@
-import { and, desc, eq, isNull, lt, type SQL } from 'drizzle-orm'
+import { and, eq, isNull } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
+import { keysetPage, type PageRequest } from '../../db/keyset.js'
 import { apiKeys } from '../../db/schema/index.js'
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect
@@ -25,22 +26,15 @@ export async function insertKey(exec: Executor, values: typeof apiKeys.$inferIns
   return row!
 }
 
-export async function revokeKey(exec: Executor, id: string) {
+export async function revokeKey(exec: Executor, id: string, now: Date) {
   const [row] = await exec
     .update(apiKeys)
-    .set({ revokedAt: new Date() })
+    .set({ revokedAt: now })
     .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
     .returning()
   return row
 }
 
-export function listKeys(exec: Executor, organizationId: string, limit: number, after?: string) {
-  const where: SQL[] = [eq(apiKeys.organizationId, organizationId)]
-  if (after) where.push(lt(apiKeys.id, after))
-  return exec
-    .select()
-    .from(apiKeys)
-    .where(and(...where))
-    .orderBy(desc(apiKeys.id))
-    .limit(limit)
+export function listKeys(exec: Executor, organizationId: string, page: PageRequest) {
+  return keysetPage(exec.select().from(apiKeys).$dynamic(), apiKeys.id, [eq(apiKeys.organizationId, organizationId)], page)
 }

@@ -2,44 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { errors, problemResponses } from '../../errors.js'
 import { changeContext, roleAtLeast } from '../../lib/context.js'
-import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
-import { IdParams, iso, NullableTimestamp, RoleSchema, Timestamp, Uuid } from '../../lib/schemas.js'
-import { keys, TTL } from '../../redis/keys.js'
-import { recordAudit } from '../audit/repository.js'
-import { API_KEY_CACHE, generateApiKey, REVOKED } from './credentials.js'
-import { findKey, insertKey, listKeys, revokeKey, type ApiKeyRow } from './repository.js'
-
-const ApiKeySchema = Type.Object({
-  id: Uuid,
-  name: Type.String(),
-  role: RoleSchema,
-  prefix: Type.String({ description: 'first characters of the key, to tell keys apart' }),
-  createdAt: Timestamp,
-  revokedAt: NullableTimestamp
-})
-const CreatedApiKey = Type.Object({
-  id: Uuid,
-  name: Type.String(),
-  role: RoleSchema,
-  key: Type.String({ description: 'the secret; shown only in this response' }),
-  prefix: Type.String(),
-  createdAt: Timestamp
-})
-const CreateApiKeyBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 100 }), role: RoleSchema },
-  { additionalProperties: false }
-)
-
-const presentKey = (row: ApiKeyRow) => ({
-  id: row.id,
-  name: row.name,
-  role: row.role,
-  prefix: row.keyPrefix,
-  createdAt: row.createdAt.toISOString(),
-  revokedAt: iso(row.revokedAt)
-})
+import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
+import { IdParams } from '../../lib/schemas.js'
+import { ApiKeySchema, CreateApiKeyBody, CreatedApiKey, presentKey } from './schemas.js'
 
 export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { apiKeys } = app.services
   const tags = ['api-keys']
 
   app.post(
@@ -59,25 +27,9 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!roleAtLeast(principal.role, request.body.role)) {
         throw errors.forbidden(`you cannot create a key with a role above your own (${principal.role})`)
       }
-      const secret = generateApiKey()
-      const row = await app.db.transaction(async (tx) => {
-        const created = await insertKey(tx, {
-          organizationId: principal.organizationId,
-          name: request.body.name,
-          role: request.body.role,
-          keyHash: secret.hash,
-          keyPrefix: secret.prefix,
-          createdBy: principal.kind === 'user' ? principal.id : null
-        })
-        await recordAudit(
-          tx,
-          changeContext(request),
-          { action: 'api_key.created', resourceType: 'api_key', resourceId: created.id, after: presentKey(created) }
-        )
-        return created
-      })
+      const { row, key } = await apiKeys.create(changeContext(request), request.body)
       const { revokedAt: _revokedAt, ...shown } = presentKey(row)
-      return reply.code(201).send({ ...shown, key: secret.key })
+      return reply.code(201).send({ ...shown, key })
     }
   )
 
@@ -94,9 +46,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { limit, cursor } = request.query
-      const rows = await listKeys(app.db, request.principal.organizationId, limit + 1, decodeCursor(cursor))
-      return toPage(rows, limit, presentKey)
+      const rows = await apiKeys.list(request.principal.organizationId, pageRequest(request.query))
+      return toPage(rows, request.query.limit, presentKey)
     }
   )
 
@@ -115,29 +66,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const { principal } = request
-      const existing = await findKey(app.db, principal.organizationId, request.params.id)
-      if (!existing) throw errors.notFound('API key')
-      await app.db.transaction(async (tx) => {
-        const revoked = await revokeKey(tx, existing.id)
-        if (!revoked) return
-        await recordAudit(
-          tx,
-          changeContext(request),
-          {
-            action: 'api_key.revoked',
-            resourceType: 'api_key',
-            resourceId: existing.id,
-            before: presentKey(existing),
-            after: presentKey(revoked)
-          }
-        )
-      })
-      // After the commit: overwrite any cached identity, in Redis and in every process (which waits until
-      // no process can still serve it). If Redis refuses, the 503 tells the caller to repeat the
-      // (idempotent) revocation; lookups fall back to Postgres while Redis is down anyway.
-      await app.redis.set(keys.apiKeyAuth(existing.keyHash), REVOKED, 'EX', TTL.apiKeyAuthSeconds)
-      await app.invalidation.invalidateEverywhere(API_KEY_CACHE, existing.keyHash)
+      await apiKeys.revoke(changeContext(request), request.params.id)
       return reply.code(204).send(null)
     }
   )

@@ -1,5 +1,6 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm'
+import { and, asc, eq } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
+import { keysetPage } from '../../db/keyset.js'
 import { auditLog } from '../../db/schema/index.js'
 import type { ChangeContext } from '../../lib/context.js'
 
@@ -39,20 +40,19 @@ export interface AuditFilter {
   resourceType?: string
   resourceId?: string
   after?: string
+  /** the page size; with `ascending`, the most entries read */
   limit: number
-  /** oldest first (timelines) instead of newest first */
+  /** a whole timeline, oldest first (up to `limit` entries, not paged), instead of a newest-first page */
   ascending?: boolean
 }
 
 export function listAudit(exec: Executor, organizationId: string, filter: AuditFilter) {
-  const where: SQL[] = [eq(auditLog.organizationId, organizationId)]
-  if (filter.resourceType) where.push(eq(auditLog.resourceType, filter.resourceType))
-  if (filter.resourceId) where.push(eq(auditLog.resourceId, filter.resourceId))
-  if (filter.after) where.push(lt(auditLog.id, filter.after))
-  return exec
-    .select()
-    .from(auditLog)
-    .where(and(...where))
-    .orderBy(filter.ascending ? auditLog.id : desc(auditLog.id))
-    .limit(filter.limit)
+  const filters = [
+    eq(auditLog.organizationId, organizationId),
+    filter.resourceType ? eq(auditLog.resourceType, filter.resourceType) : undefined,
+    filter.resourceId ? eq(auditLog.resourceId, filter.resourceId) : undefined
+  ]
+  const query = exec.select().from(auditLog).$dynamic()
+  if (filter.ascending) return query.where(and(...filters)).orderBy(asc(auditLog.id)).limit(filter.limit)
+  return keysetPage(query, auditLog.id, filters, filter)
 }

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { problemResponses } from '../../errors.js'
-import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
-import { listAudit } from './repository.js'
+import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
 import { AuditEntrySchema, presentAudit } from './schemas.js'
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { audit } = app.services
   app.get(
     '/audit',
     {
@@ -26,14 +26,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { limit, cursor, resourceType, resourceId } = request.query
-      const rows = await listAudit(app.db, request.principal.organizationId, {
-        resourceType,
-        resourceId,
-        after: decodeCursor(cursor),
-        limit: limit + 1
-      })
-      return toPage(rows, limit, presentAudit)
+      const { resourceType, resourceId } = request.query
+      const rows = await audit.list(request.principal.organizationId, { resourceType, resourceId }, pageRequest(request.query))
+      return toPage(rows, request.query.limit, presentAudit)
     }
   )
 }

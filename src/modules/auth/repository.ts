@@ -22,16 +22,16 @@ export async function insertSession(exec: Executor, values: typeof sessions.$inf
 }
 
 /** Swaps the current refresh token for a new one; matches only a live session holding `currentHash`. */
-export async function rotateSession(exec: Executor, id: string, currentHash: string, nextHash: string, expiresAt: Date) {
+export async function rotateSession(exec: Executor, id: string, currentHash: string, nextHash: string, expiresAt: Date, now: Date) {
   const [row] = await exec
     .update(sessions)
-    .set({ refreshTokenHash: nextHash, lastRotatedAt: new Date(), expiresAt })
+    .set({ refreshTokenHash: nextHash, lastRotatedAt: now, expiresAt })
     .where(
       and(
         eq(sessions.id, id),
         eq(sessions.refreshTokenHash, currentHash),
         isNull(sessions.revokedAt),
-        gt(sessions.expiresAt, new Date())
+        gt(sessions.expiresAt, now)
       )
     )
     .returning()
@@ -46,10 +46,10 @@ export function findSession(exec: Executor, id: string) {
     .then((rows) => rows[0])
 }
 
-export async function revokeSession(exec: Executor, id: string, reason: string) {
+export async function revokeSession(exec: Executor, id: string, reason: string, now: Date) {
   const [row] = await exec
     .update(sessions)
-    .set({ revokedAt: new Date(), revokedReason: reason })
+    .set({ revokedAt: now, revokedReason: reason })
     .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
     .returning()
   return row

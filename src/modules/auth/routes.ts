@@ -1,28 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { problemResponses } from '../../errors.js'
-import { PLAN_LIMITS } from '../subscription/plans.js'
-import { findKey } from '../api-keys/repository.js'
-import { presentUser } from '../users/repository.js'
-import { findOrganization, findUser } from './repository.js'
 import { LoginBody, MeReply, RefreshBody, SignupBody, SignupReply, TokenPair } from './schemas.js'
-import { createAuthService } from './service.js'
-import { errors } from '../../errors.js'
+import type { SessionGrant } from './tokens.js'
 
 export interface AuthRouteOptions {
   accessTtlSeconds: number
-  refreshTtlSeconds: number
 }
 
 /** Signup, login, refresh and logout: the only routes that take no credential. */
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, opts) => {
-  const auth = createAuthService({
-    db: app.db,
-    signAccessToken: app.signAccessToken,
-    accessTtlSeconds: opts.accessTtlSeconds,
-    refreshTtlSeconds: opts.refreshTtlSeconds
-  })
+  const { auth } = app.services
   const tags = ['auth']
+  /** A granted session as the client receives it: the signed access token and the refresh token. */
+  const tokenPair = ({ claims, refreshToken }: SessionGrant) => ({
+    accessToken: app.signAccessToken(claims),
+    refreshToken,
+    expiresIn: opts.accessTtlSeconds
+  })
 
   app.post(
     '/auth/signup',
@@ -36,7 +31,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         response: { 201: SignupReply, ...problemResponses(400, 409, 429) }
       }
     },
-    async (request, reply) => reply.code(201).send(await auth.signup(request.body, request.id))
+    async (request, reply) => {
+      const { user, organization, session } = await auth.signup(request.body, request.id)
+      return reply.code(201).send({ user, organization, ...tokenPair(session) })
+    }
   )
 
   app.post(
@@ -51,7 +49,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         response: { 200: TokenPair, ...problemResponses(400, 401, 429) }
       }
     },
-    async (request) => auth.login(request.body, request.id)
+    async (request) => tokenPair(await auth.login(request.body, request.id))
   )
 
   app.post(
@@ -66,7 +64,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         response: { 200: TokenPair, ...problemResponses(400, 401, 429) }
       }
     },
-    async (request) => auth.refresh(request.body.refreshToken, request.id)
+    async (request) => tokenPair(await auth.refresh(request.body.refreshToken, request.id))
   )
 
   app.post(
@@ -100,22 +98,6 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: MeReply, ...problemResponses(401, 429) }
       }
     },
-    async (request) => {
-      const { principal } = request
-      const organization = await findOrganization(app.db, principal.organizationId)
-      if (!organization) throw errors.unauthorized('the organization of this credential no longer exists')
-      let user = null
-      let apiKey = null
-      if (principal.kind === 'user') {
-        const row = await findUser(app.db, principal.organizationId, principal.id)
-        if (!row) throw errors.unauthorized('the user of this token no longer exists')
-        user = presentUser(row)
-      } else {
-        const row = await findKey(app.db, principal.organizationId, principal.id)
-        if (!row) throw errors.unauthorized('API key is invalid or revoked')
-        apiKey = { id: row.id, name: row.name, role: row.role }
-      }
-      return { user, apiKey, organization, role: principal.role, plan: organization.plan, limits: PLAN_LIMITS[organization.plan] }
-    }
+    async (request) => app.services.auth.describe(request.principal)
   )
 }

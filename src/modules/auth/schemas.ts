@@ -1,5 +1,7 @@
 import Type from 'typebox'
 import { Email, Password, PlanSchema, RoleSchema, Uuid } from '../../lib/schemas.js'
+import { LimitsSchema } from '../subscription/schemas.js'
+import { UserSchema } from '../users/schemas.js'
 
 export const SignupBody = Type.Object(
   { email: Email, password: Password, organization: Type.String({ minLength: 1, maxLength: 120 }) },
@@ -20,9 +22,6 @@ export const TokenPair = Type.Object({
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
 })
 
-export const UserSchema = Type.Object(
-  { id: Uuid, email: Type.String(), role: RoleSchema, createdAt: Type.String({ format: 'date-time' }) }
-)
 export const OrganizationSchema = Type.Object(
   { id: Uuid, name: Type.String(), plan: PlanSchema }
 )
@@ -33,14 +32,6 @@ export const SignupReply = Type.Object({
   accessToken: Type.String(),
   refreshToken: Type.String(),
   expiresIn: Type.Integer()
-})
-
-export const LimitsSchema = Type.Object({
-  maxServices: Type.Union([Type.Integer(), Type.Null()], { description: 'null = unlimited' }),
-  autoRemediation: Type.Boolean(),
-  ingestPerMinute: Type.Integer({ description: 'metric samples per minute for the organization' }),
-  requestsPerMinute: Type.Integer({ description: 'API requests per minute per credential' }),
-  maxSeriesPerWrite: Type.Integer({ description: 'series in one Prometheus remote_write request' })
 })
 
 export const MeReply = Type.Object({

@@ -2,50 +2,43 @@ import { v7 as uuidv7 } from 'uuid'
 import type { Database, Executor } from '../../db/client.js'
 import type { Role } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
+import type { Clock } from '../../lib/clock.js'
+import type { Principal } from '../../lib/context.js'
 import { hashPassword, randomSecret, sha256, verifyPassword } from '../../lib/crypto.js'
-import type { AccessTokenClaims } from '../../plugins/auth.js'
+import { findKey } from '../api-keys/repository.js'
 import { recordAudit } from '../audit/repository.js'
+import { PLAN_LIMITS } from '../subscription/plans.js'
 import { insertUser, presentUser } from '../users/repository.js'
+import { conflictOnTakenEmail } from '../users/service.js'
 import {
+  findOrganization,
   findSession,
+  findUser,
   findUserByEmail,
   insertOrganization,
   insertSession,
   revokeSession,
   rotateSession
 } from './repository.js'
+import { newRefreshToken, parseRefreshToken, type SessionGrant } from './tokens.js'
 
 export interface AuthDeps {
   db: Database
-  signAccessToken: (claims: AccessTokenClaims) => string
-  accessTtlSeconds: number
+  clock: Clock
   refreshTtlSeconds: number
-}
-
-/** A refresh token names its session, so a reused (already rotated) token can revoke the whole session. */
-function newRefreshToken(sessionId: string) {
-  const token = `${sessionId}.${randomSecret(32)}`
-  return { token, hash: sha256(token) }
-}
-
-function parseRefreshToken(token: string) {
-  const [sessionId, secret, extra] = token.split('.')
-  if (!sessionId || !secret || extra !== undefined || !/^[0-9a-f-]{36}$/.test(sessionId)) return undefined
-  return sessionId
 }
 
 const INVALID_LOGIN = 'email or password is incorrect'
 const INVALID_REFRESH = 'refresh token is invalid, expired or already used'
 
+/**
+ * Login sessions: signup, login, refresh-token rotation and logout, each audited. Sessions are granted as
+ * claims and a refresh token; the HTTP layer signs the access token.
+ */
 export function createAuthService(deps: AuthDeps) {
-  const expiry = () => new Date(Date.now() + deps.refreshTtlSeconds * 1000)
-  const tokens = (claims: AccessTokenClaims, refreshToken: string) => ({
-    accessToken: deps.signAccessToken(claims),
-    refreshToken,
-    expiresIn: deps.accessTtlSeconds
-  })
+  const expiry = (now: Date) => new Date(now.getTime() + deps.refreshTtlSeconds * 1000)
 
-  /** Starts a login session and returns its token pair; the caller audits it in the same transaction. */
+  /** Starts a login session; the caller audits it in the same transaction. */
   async function openSession(tx: Executor, user: { id: string; organizationId: string; role: Role }) {
     const sessionId = uuidv7()
     const refresh = newRefreshToken(sessionId)
@@ -54,33 +47,36 @@ export function createAuthService(deps: AuthDeps) {
       userId: user.id,
       organizationId: user.organizationId,
       refreshTokenHash: refresh.hash,
-      expiresAt: expiry()
+      expiresAt: expiry(deps.clock.now())
     })
-    return {
-      sessionId,
-      tokens: tokens({ sub: user.id, org: user.organizationId, role: user.role, sid: sessionId }, refresh.token)
+    const grant: SessionGrant = {
+      claims: { sub: user.id, org: user.organizationId, role: user.role, sid: sessionId },
+      refreshToken: refresh.token
     }
+    return { sessionId, grant }
   }
 
   async function signup(input: { email: string; password: string; organization: string }, requestId: string) {
     const passwordHash = await hashPassword(input.password)
-    return deps.db.transaction(async (tx) => {
-      const { organization, subscription } = await insertOrganization(tx, {
-        name: input.organization,
-        webhookSecret: randomSecret(32)
+    return deps.db
+      .transaction(async (tx) => {
+        const { organization, subscription } = await insertOrganization(tx, {
+          name: input.organization,
+          webhookSecret: randomSecret(32)
+        })
+        const user = await insertUser(tx, { organizationId: organization.id, email: input.email, passwordHash, role: 'owner' })
+        const session = await openSession(tx, user)
+        const org = { id: organization.id, name: organization.name, plan: subscription.plan }
+        await recordAudit(
+          tx,
+          { organizationId: organization.id, actor: { type: 'user', id: user.id }, requestId },
+          { action: 'organization.created', resourceType: 'organization', resourceId: org.id, after: org },
+          { action: 'user.created', resourceType: 'user', resourceId: user.id, after: presentUser(user) },
+          { action: 'session.created', resourceType: 'session', resourceId: session.sessionId, after: { userId: user.id } }
+        )
+        return { user: presentUser(user), organization: org, session: session.grant }
       })
-      const user = await insertUser(tx, { organizationId: organization.id, email: input.email, passwordHash, role: 'owner' })
-      const session = await openSession(tx, user)
-      const org = { id: organization.id, name: organization.name, plan: subscription.plan }
-      await recordAudit(
-        tx,
-        { organizationId: organization.id, actor: { type: 'user', id: user.id }, requestId },
-        { action: 'organization.created', resourceType: 'organization', resourceId: org.id, after: org },
-        { action: 'user.created', resourceType: 'user', resourceId: user.id, after: presentUser(user) },
-        { action: 'session.created', resourceType: 'session', resourceId: session.sessionId, after: { userId: user.id } }
-      )
-      return { user: presentUser(user), organization: org, ...session.tokens }
-    })
+      .catch(conflictOnTakenEmail)
   }
 
   async function login(input: { email: string; password: string }, requestId: string) {
@@ -95,20 +91,21 @@ export function createAuthService(deps: AuthDeps) {
         { organizationId: user.organizationId, actor: { type: 'user', id: user.id }, requestId },
         { action: 'session.created', resourceType: 'session', resourceId: session.sessionId, after: { userId: user.id } }
       )
-      return session.tokens
+      return session.grant
     })
   }
 
-  async function refresh(refreshToken: string, requestId: string) {
+  async function refresh(refreshToken: string, requestId: string): Promise<SessionGrant> {
     const sessionId = parseRefreshToken(refreshToken)
     if (!sessionId) throw errors.unauthorized(INVALID_REFRESH)
     const presentedHash = sha256(refreshToken)
     const next = newRefreshToken(sessionId)
+    const now = deps.clock.now()
 
     const rotated = await deps.db.transaction(async (tx) => {
-      const session = await rotateSession(tx, sessionId, presentedHash, next.hash, expiry())
+      const session = await rotateSession(tx, sessionId, presentedHash, next.hash, expiry(now), now)
       if (!session) return undefined
-      const user = await tx.query.users.findFirst({ where: (u, { eq }) => eq(u.id, session.userId) })
+      const user = await findUser(tx, session.organizationId, session.userId)
       await recordAudit(
         tx,
         { organizationId: session.organizationId, actor: { type: 'user', id: session.userId }, requestId },
@@ -118,7 +115,7 @@ export function createAuthService(deps: AuthDeps) {
     })
     if (rotated) {
       const { session, user } = rotated
-      return tokens({ sub: user.id, org: session.organizationId, role: user.role, sid: session.id }, next.token)
+      return { claims: { sub: user.id, org: session.organizationId, role: user.role, sid: session.id }, refreshToken: next.token }
     }
 
     // Not the current token of a live session. If the session is live, this is an old token being
@@ -126,7 +123,7 @@ export function createAuthService(deps: AuthDeps) {
     await deps.db.transaction(async (tx) => {
       const session = await findSession(tx, sessionId)
       if (!session || session.revokedAt) return
-      const revoked = await revokeSession(tx, session.id, 'refresh_token_reuse')
+      const revoked = await revokeSession(tx, session.id, 'refresh_token_reuse', now)
       if (!revoked) return
       await recordAudit(
         tx,
@@ -148,7 +145,7 @@ export function createAuthService(deps: AuthDeps) {
     await deps.db.transaction(async (tx) => {
       const session = await findSession(tx, sessionId)
       if (!session || session.revokedAt || session.refreshTokenHash !== sha256(refreshToken)) return
-      await revokeSession(tx, session.id, 'logout')
+      await revokeSession(tx, session.id, 'logout', deps.clock.now())
       await recordAudit(
         tx,
         { organizationId: session.organizationId, actor: { type: 'user', id: session.userId }, requestId },
@@ -157,5 +154,23 @@ export function createAuthService(deps: AuthDeps) {
     })
   }
 
-  return { signup, login, refresh, logout }
+  /** The caller as `GET /me` shows it: user or API key, organization, role, plan and limits. */
+  async function describe(principal: Principal) {
+    const organization = await findOrganization(deps.db, principal.organizationId)
+    if (!organization) throw errors.unauthorized('the organization of this credential no longer exists')
+    let user = null
+    let apiKey = null
+    if (principal.kind === 'user') {
+      const row = await findUser(deps.db, principal.organizationId, principal.id)
+      if (!row) throw errors.unauthorized('the user of this token no longer exists')
+      user = presentUser(row)
+    } else {
+      const row = await findKey(deps.db, principal.organizationId, principal.id)
+      if (!row) throw errors.unauthorized('API key is invalid or revoked')
+      apiKey = { id: row.id, name: row.name, role: row.role }
+    }
+    return { user, apiKey, organization, role: principal.role, plan: organization.plan, limits: PLAN_LIMITS[organization.plan] }
+  }
+
+  return { signup, login, refresh, logout, describe }
 }

@@ -1,19 +1,9 @@
 import type { Redis } from 'ioredis'
-import type { Severity } from '../../db/schema/index.js'
 import { keys, TTL } from '../../redis/keys.js'
-
-export interface WindowAnomaly {
-  metric: string
-  value: number
-  expected: number
-  zScore: number
-  severity: Severity
-  at: string
-  suppressed: boolean
-}
+import type { Anomaly } from './schemas.js'
 
 /** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script. */
-export function decodeAnomaly(member: string): WindowAnomaly {
+export function decodeAnomaly(member: string): Anomaly {
   const body = JSON.parse(member.slice(2)) as { m: string; v: number; e: number; z: number; sev: 1 | 2; t: number }
   return {
     metric: body.m,

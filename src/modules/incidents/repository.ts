@@ -1,8 +1,11 @@
-import { and, desc, eq, inArray, lt, or, type SQL } from 'drizzle-orm'
-import { getTableColumns } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, isNotNull, isNull, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
+import { keysetPage, type PageRequest } from '../../db/keyset.js'
 import { actions, incidents, services, type IncidentStatus } from '../../db/schema/index.js'
+import type { ChangeContext } from '../../lib/context.js'
 import { iso } from '../../lib/schemas.js'
+import { recordAudit } from '../audit/repository.js'
+import type { IncidentAudit, IncidentChange } from './lifecycle.js'
 
 const withServiceName = { ...getTableColumns(incidents), service: services.name }
 export type IncidentView = typeof incidents.$inferSelect & { service: string }
@@ -12,11 +15,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export interface IncidentFilter {
   status?: IncidentStatus
   service?: string
-  after?: string
-  limit: number
 }
 
-export function listIncidents(exec: Executor, organizationId: string, filter: IncidentFilter): Promise<IncidentView[]> {
+export function listIncidents(exec: Executor, organizationId: string, filter: IncidentFilter, page: PageRequest): Promise<IncidentView[]> {
+  const query = exec.select(withServiceName).from(incidents).innerJoin(services, eq(services.id, incidents.serviceId)).$dynamic()
   const where: (SQL | undefined)[] = [eq(incidents.organizationId, organizationId)]
   if (filter.status) where.push(eq(incidents.status, filter.status))
   if (filter.service) {
@@ -26,14 +28,7 @@ export function listIncidents(exec: Executor, organizationId: string, filter: In
         : eq(services.name, filter.service)
     )
   }
-  if (filter.after) where.push(lt(incidents.id, filter.after))
-  return exec
-    .select(withServiceName)
-    .from(incidents)
-    .innerJoin(services, eq(services.id, incidents.serviceId))
-    .where(and(...where))
-    .orderBy(desc(incidents.id))
-    .limit(filter.limit)
+  return keysetPage(query, incidents.id, where, page)
 }
 
 export function findIncident(exec: Executor, organizationId: string, id: string): Promise<IncidentView | undefined> {
@@ -45,19 +40,116 @@ export function findIncident(exec: Executor, organizationId: string, id: string)
     .then((rows) => rows[0])
 }
 
-/** Moves an incident between statuses only from the given ones; undefined when it was in none of them. */
-export async function transitionIncident(
-  exec: Executor,
-  id: string,
-  from: IncidentStatus[],
-  set: Partial<typeof incidents.$inferInsert>
-) {
-  const [row] = await exec
+export type IncidentRow = typeof incidents.$inferSelect
+
+const openOfService = (serviceId: string) =>
+  and(eq(incidents.serviceId, serviceId), ne(incidents.status, 'resolved'), isNull(incidents.dedupKey))
+
+/** The service's open detector incident, locked for the transaction. */
+export function lockOpenIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentRow | undefined> {
+  return tx.select().from(incidents).where(openOfService(serviceId)).for('update').then((rows) => rows[0])
+}
+
+/** The service's most recently resolved detector incident (the one a flap would re-open). */
+export function lastResolvedIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentRow | undefined> {
+  return tx
+    .select()
+    .from(incidents)
+    .where(and(eq(incidents.serviceId, serviceId), eq(incidents.status, 'resolved'), isNull(incidents.dedupKey)))
+    .orderBy(desc(incidents.resolvedAt))
+    .limit(1)
+    .then((rows) => rows[0])
+}
+
+/** The organization's open incident with an alert's dedup key, locked for the transaction. */
+export function lockOpenIncidentByDedupKey(tx: Executor, organizationId: string, dedupKey: string): Promise<IncidentRow | undefined> {
+  return tx
+    .select()
+    .from(incidents)
+    .where(and(eq(incidents.organizationId, organizationId), eq(incidents.dedupKey, dedupKey), ne(incidents.status, 'resolved')))
+    .for('update')
+    .then((rows) => rows[0])
+}
+
+/** An incident with its service's name, locked for the transaction; undefined across tenants. */
+export function lockIncident(tx: Executor, organizationId: string, id: string): Promise<IncidentView | undefined> {
+  return tx
+    .select(withServiceName)
+    .from(incidents)
+    .innerJoin(services, eq(services.id, incidents.serviceId))
+    .where(and(eq(incidents.organizationId, organizationId), eq(incidents.id, id)))
+    .for('update', { of: incidents })
+    .then((rows) => rows[0])
+}
+
+/**
+ * Detector incidents whose service has had no anomaly for its quiet period (on Postgres's clock, which
+ * stamps lastAnomalyAt), locked; rows another transaction holds are skipped until the next sweep.
+ */
+export function lockQuietIncidents(tx: Executor, limit: number): Promise<IncidentView[]> {
+  return tx
+    .select(withServiceName)
+    .from(incidents)
+    .innerJoin(services, eq(services.id, incidents.serviceId))
+    .where(
+      and(
+        ne(incidents.status, 'resolved'),
+        eq(incidents.source, 'detector'),
+        isNotNull(incidents.lastAnomalyAt),
+        sql`${incidents.lastAnomalyAt} < now() - make_interval(secs => COALESCE((${services.detection}->>'quietPeriodSeconds')::int, 600))`
+      )
+    )
+    .orderBy(incidents.lastAnomalyAt)
+    .limit(limit)
+    .for('update', { of: incidents, skipLocked: true })
+}
+
+/** lastAnomalyAt is stamped with Postgres's clock: the quiet-period sweep compares it with Postgres's now(). */
+const stamped = <T extends { lastAnomalyAt?: Date | null }>(values: T) =>
+  values.lastAnomalyAt ? { ...values, lastAnomalyAt: sql`now()` } : values
+
+/** Inserts a new incident and its `incident.opened` audit row. */
+export async function insertIncident(
+  tx: Executor,
+  ctx: ChangeContext,
+  values: typeof incidents.$inferInsert,
+  serviceName: string,
+  audit: IncidentAudit | null
+): Promise<IncidentView> {
+  const [row] = await tx.insert(incidents).values(stamped(values)).returning()
+  const view = { ...row!, service: serviceName }
+  if (audit) await recordAudit(tx, ctx, { action: audit, resourceType: 'incident', resourceId: view.id, after: presentIncident(view) })
+  return view
+}
+
+/**
+ * Persists one lifecycle change with its audit row: a guarded update (the incident must still be in the
+ * status the change was decided from); undefined when it no longer was.
+ */
+export async function saveIncidentChange(
+  tx: Executor,
+  ctx: ChangeContext,
+  before: IncidentView,
+  change: IncidentChange,
+  now: Date
+): Promise<IncidentView | undefined> {
+  const [row] = await tx
     .update(incidents)
-    .set({ ...set, updatedAt: new Date() })
-    .where(and(eq(incidents.id, id), inArray(incidents.status, from)))
+    .set({ ...stamped(change.set), updatedAt: now })
+    .where(and(eq(incidents.id, before.id), eq(incidents.status, before.status)))
     .returning()
-  return row
+  if (!row) return undefined
+  const after = { ...row, service: before.service }
+  if (change.effects.audit) {
+    await recordAudit(tx, ctx, {
+      action: change.effects.audit,
+      resourceType: 'incident',
+      resourceId: before.id,
+      before: presentIncident(before),
+      after: presentIncident(after)
+    })
+  }
+  return after
 }
 
 export function actionsOfIncident(exec: Executor, incidentId: string) {

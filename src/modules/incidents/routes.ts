@@ -1,17 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errors, problemResponses } from '../../errors.js'
+import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
 import { IdParams } from '../../lib/schemas.js'
 import { presentAction } from '../actions/schemas.js'
-import { listAudit } from '../audit/repository.js'
 import { presentAudit } from '../audit/schemas.js'
-import { actionsOfIncident, findIncident, listIncidents, presentIncident } from './repository.js'
+import { presentIncident } from './repository.js'
 import { IncidentDetailSchema, IncidentSchema, ListIncidentsQuery, ResolveBody } from './schemas.js'
-import { createIncidentsService } from './service.js'
 
 export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const incidents = createIncidentsService({ db: app.db, correlator: app.correlator, publish: app.publishEvents })
+  const { incidents } = app.services
   const tags = ['incidents']
 
   app.get(
@@ -28,12 +26,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { limit, cursor, status, service } = request.query
-      const rows = await listIncidents(app.db, request.principal.organizationId, {
-        status,
-        service,
-        after: decodeCursor(cursor),
-        limit: limit + 1
-      })
+      const rows = await incidents.list(request.principal.organizationId, { status, service }, { after: decodeCursor(cursor), limit })
       return toPage(rows, limit, presentIncident)
     }
   )
@@ -51,13 +44,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { organizationId } = request.principal
-      const incident = await findIncident(app.db, organizationId, request.params.id)
-      if (!incident) throw errors.notFound('incident')
-      const [timeline, actions] = await Promise.all([
-        listAudit(app.db, organizationId, { resourceType: 'incident', resourceId: incident.id, limit: 200, ascending: true }),
-        actionsOfIncident(app.db, incident.id)
-      ])
+      const { incident, timeline, actions } = await incidents.detail(request.principal.organizationId, request.params.id)
       return { ...presentIncident(incident), timeline: timeline.map(presentAudit), actions: actions.map(presentAction) }
     }
   )

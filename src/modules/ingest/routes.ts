@@ -20,8 +20,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const plan = await app.plans.planOf(request.principal.organizationId)
-      const result = await app.ingest.ingest(changeContext(request), plan, request.body.samples)
+      const plan = await app.services.plans.planOf(request.principal.organizationId)
+      const result = await app.services.ingest.ingest(changeContext(request), plan, request.body.samples)
       app.metrics.countIngestion(result)
       return reply.code(202).send(result)
     }

@@ -1,6 +1,7 @@
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 import { SEVERITIES } from '../../db/schema/index.js'
 import { Uuid } from '../../lib/schemas.js'
+import { ServiceAnomalySchema } from '../detection/schemas.js'
 
 export const MAX_SAMPLES = 1000
 
@@ -16,6 +17,7 @@ export const Sample = Type.Object(
   },
   { additionalProperties: false }
 )
+export type Sample = Static<typeof Sample>
 
 export const MetricsBody = Type.Object(
   { samples: Type.Array(Sample, { minItems: 1, maxItems: MAX_SAMPLES }) },
@@ -32,21 +34,11 @@ export const REJECTION_CODES = [
 ] as const
 export type RejectionCode = (typeof REJECTION_CODES)[number]
 
-export const AnomalySchema = Type.Object({
-  service: Type.String(),
-  metric: Type.String(),
-  value: Type.Number(),
-  expected: Type.Number(),
-  zScore: Type.Number(),
-  severity: Type.Enum(SEVERITIES),
-  suppressed: Type.Boolean(),
-  at: Type.String({ format: 'date-time' })
-})
 
 export const MetricsReply = Type.Object({
   accepted: Type.Integer({ description: 'samples taken (stale ones included: kept for the record, not learned)' }),
   rejected: Type.Array(Type.Object({ index: Type.Integer(), code: Type.Enum(REJECTION_CODES), detail: Type.String() })),
-  anomalies: Type.Array(AnomalySchema),
+  anomalies: Type.Array(ServiceAnomalySchema),
   incidents: Type.Array(
     Type.Object({ id: Uuid, service: Type.String(), status: Type.String(), severity: Type.Enum(SEVERITIES), created: Type.Boolean() })
   ),

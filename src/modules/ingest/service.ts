@@ -2,24 +2,20 @@ import type { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { Plan } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
+import type { Clock } from '../../lib/clock.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { keys, TTL } from '../../redis/keys.js'
 import { scoreServiceBatch, type SampleInput } from '../detection/detector.js'
 import type { AppEvent, PublishEvents } from '../events/publisher.js'
-import type { Correlator, DetectedAnomaly } from '../incidents/correlation.js'
+import type { ServiceAnomaly } from '../detection/schemas.js'
+import type { IncidentsService } from '../incidents/service.js'
 import { METRIC_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../services/schemas.js'
 import type { ResolvedService, ServiceResolver } from '../services/resolver.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
 import { suppressedUpTo } from '../suppression/matcher.js'
 import type { RuleCache } from '../suppression/rule-cache.js'
-import type { RejectionCode } from './schemas.js'
+import type { RejectionCode, Sample } from './schemas.js'
 
-export interface RawSample {
-  service: string
-  metric: string
-  value: number
-  timestamp?: string | number
-}
 
 const SERVICE_NAME = new RegExp(SERVICE_NAME_PATTERN)
 const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
@@ -28,11 +24,6 @@ const MAX_FUTURE_MS = 5 * 60_000
 const MAX_ANOMALY_EVENTS = 100
 const QUOTA_FLUSH_MS = 100
 
-interface ReportedAnomaly extends Omit<DetectedAnomaly, 'at'> {
-  service: string
-  suppressed: boolean
-  at: string
-}
 
 interface Rejection {
   index: number
@@ -49,7 +40,7 @@ interface Accepted {
 }
 
 /** Per-sample checks that the JSON schema cannot express; a bad sample is rejected, the rest go on. */
-function triage(samples: RawSample[], now: number) {
+function triage(samples: Sample[], now: number) {
   const rejected: Rejection[] = []
   const accepted: Accepted[] = []
   samples.forEach((sample, index) => {
@@ -72,8 +63,9 @@ export function createIngestService(deps: {
   redis: Redis
   resolver: ServiceResolver
   rules: RuleCache
-  correlator: Correlator
+  incidents: Pick<IncidentsService, 'correlate'>
   publish: PublishEvents
+  clock: Clock
   onQuotaError: (err: unknown) => void
 }) {
   /**
@@ -99,7 +91,7 @@ export function createIngestService(deps: {
     if (unflushed.size === 0) return
     const batch = unflushed
     unflushed = new Map()
-    const minute = Math.floor(Date.now() / 60_000)
+    const minute = Math.floor(deps.clock.now().getTime() / 60_000)
     await Promise.all(
       [...batch].map(async ([organizationId, { count, plan }]) => {
         const key = keys.ingestQuota(organizationId, minute)
@@ -114,8 +106,8 @@ export function createIngestService(deps: {
   const flusher = setInterval(() => void flushQuota(), QUOTA_FLUSH_MS)
   flusher.unref()
 
-  async function ingest(ctx: ChangeContext, plan: Plan, samples: RawSample[]) {
-    const now = Date.now()
+  async function ingest(ctx: ChangeContext, plan: Plan, samples: Sample[]) {
+    const now = deps.clock.now().getTime()
     const { rejected, accepted } = triage(samples, now)
     checkQuota(ctx.organizationId, now)
 
@@ -148,28 +140,30 @@ export function createIngestService(deps: {
 
     let learning = 0
     let stale = 0
-    const anomalies: ReportedAnomaly[] = []
+    const anomalies: ServiceAnomaly[] = []
     const correlations = []
     for (const { service, samples: group, batch } of scored) {
       learning += batch.learning
       stale += batch.stale
-      const live: DetectedAnomaly[] = []
+      const live: ServiceAnomaly[] = []
       for (const found of batch.anomalies) {
         const sample = group[found.index]!
-        const anomaly = {
+        const anomaly: ServiceAnomaly = {
+          service: service.name,
           metric: sample.metric,
           value: sample.value,
           expected: found.expected,
           zScore: found.zScore,
           severity: found.severity,
-          at: found.time
+          at: new Date(found.time).toISOString(),
+          suppressed: found.suppressed
         }
-        anomalies.push({ ...anomaly, service: service.name, suppressed: found.suppressed, at: new Date(found.time).toISOString() })
+        anomalies.push(anomaly)
         if (!found.suppressed) live.push(anomaly)
       }
       const triggered =
         live.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
-      if (live.length > 0) correlations.push(deps.correlator.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
+      if (live.length > 0) correlations.push(deps.incidents.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
     }
     // The common case, nothing found, costs no further await.
     const settled = correlations.length > 0 ? (await Promise.all(correlations)).filter((c) => c !== null) : []

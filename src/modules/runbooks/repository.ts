@@ -1,5 +1,6 @@
-import { and, desc, eq, isNull, lt, type SQL } from 'drizzle-orm'
+import { and, eq, isNull } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
+import { keysetPage, type PageRequest } from '../../db/keyset.js'
 import { runbooks } from '../../db/schema/index.js'
 
 const live = (organizationId: string, serviceId: string) =>
@@ -18,17 +19,10 @@ export function findRunbook(exec: Executor, organizationId: string, serviceId: s
     .then((rows) => rows[0])
 }
 
-export function listRunbooks(exec: Executor, organizationId: string, serviceId: string, limit: number, after?: string) {
-  const where: (SQL | undefined)[] = [live(organizationId, serviceId)]
-  if (after) where.push(lt(runbooks.id, after))
-  return exec
-    .select()
-    .from(runbooks)
-    .where(and(...where))
-    .orderBy(desc(runbooks.id))
-    .limit(limit)
+export function listRunbooks(exec: Executor, organizationId: string, serviceId: string, page: PageRequest) {
+  return keysetPage(exec.select().from(runbooks).$dynamic(), runbooks.id, [live(organizationId, serviceId)], page)
 }
 
-export async function deleteRunbook(exec: Executor, id: string) {
-  await exec.update(runbooks).set({ deletedAt: new Date() }).where(eq(runbooks.id, id))
+export async function deleteRunbook(exec: Executor, id: string, now: Date) {
+  await exec.update(runbooks).set({ deletedAt: now }).where(eq(runbooks.id, id))
 }

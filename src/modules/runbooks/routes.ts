@@ -1,24 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { errors, problemResponses } from '../../errors.js'
+import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
-import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
+import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
 import { IdParams, Uuid } from '../../lib/schemas.js'
-import { assertValidParams } from '../actions/params.js'
-import { recordAudit } from '../audit/repository.js'
-import { findService } from '../services/repository.js'
-import { deleteRunbook, findRunbook, insertRunbook, listRunbooks } from './repository.js'
 import { presentRunbook, RunbookBody, RunbookSchema } from './schemas.js'
 
 const RunbookParams = Type.Object({ id: Uuid, rid: Uuid })
 
 export const runbookRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { runbooks } = app.services
   const tags = ['runbooks']
-  const serviceOf = async (organizationId: string, id: string) => {
-    const service = await findService(app.db, organizationId, id)
-    if (!service) throw errors.notFound('service')
-    return service
-  }
 
   app.post(
     '/services/:id/runbooks',
@@ -35,25 +27,7 @@ export const runbookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const ctx = changeContext(request)
-      const service = await serviceOf(ctx.organizationId, request.params.id)
-      const body = request.body
-      assertValidParams(body.action.type, body.action.params, app.config.webhookAllowedHosts, '/body/action/params')
-      const row = await app.db.transaction(async (tx) => {
-        const created = await insertRunbook(tx, {
-          organizationId: ctx.organizationId,
-          serviceId: service.id,
-          name: body.name,
-          matchMetric: body.match.metric ?? null,
-          matchMinSeverity: body.match.minSeverity ?? null,
-          actionType: body.action.type,
-          actionParams: body.action.params,
-          approval: body.approval,
-          cooldownSeconds: body.cooldownSeconds
-        })
-        await recordAudit(tx, ctx, { action: 'runbook.created', resourceType: 'runbook', resourceId: created.id, after: presentRunbook(created) })
-        return created
-      })
+      const row = await runbooks.create(changeContext(request), request.params.id, request.body)
       return reply.code(201).send(presentRunbook(row))
     }
   )
@@ -72,11 +46,8 @@ export const runbookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { organizationId } = request.principal
-      const service = await serviceOf(organizationId, request.params.id)
-      const { limit, cursor } = request.query
-      const rows = await listRunbooks(app.db, organizationId, service.id, limit + 1, decodeCursor(cursor))
-      return toPage(rows, limit, presentRunbook)
+      const rows = await runbooks.list(request.principal.organizationId, request.params.id, pageRequest(request.query))
+      return toPage(rows, request.query.limit, presentRunbook)
     }
   )
 
@@ -92,11 +63,7 @@ export const runbookRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: RunbookSchema, ...problemResponses(400, 401, 403, 404, 429) }
       }
     },
-    async (request) => {
-      const row = await findRunbook(app.db, request.principal.organizationId, request.params.id, request.params.rid)
-      if (!row) throw errors.notFound('runbook')
-      return presentRunbook(row)
-    }
+    async (request) => presentRunbook(await runbooks.get(request.principal.organizationId, request.params.id, request.params.rid))
   )
 
   app.delete(
@@ -112,13 +79,7 @@ export const runbookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const ctx = changeContext(request)
-      await app.db.transaction(async (tx) => {
-        const before = await findRunbook(tx, ctx.organizationId, request.params.id, request.params.rid)
-        if (!before) throw errors.notFound('runbook')
-        await deleteRunbook(tx, before.id)
-        await recordAudit(tx, ctx, { action: 'runbook.deleted', resourceType: 'runbook', resourceId: before.id, before: presentRunbook(before) })
-      })
+      await runbooks.remove(changeContext(request), request.params.id, request.params.rid)
       return reply.code(204).send(null)
     }
   )

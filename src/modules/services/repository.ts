@@ -1,8 +1,9 @@
-import { and, count, desc, eq, isNull, lt, type SQL } from 'drizzle-orm'
+import { and, count, eq, isNull } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
 import { isUniqueViolation } from '../../db/errors.js'
+import { keysetPage, type PageRequest } from '../../db/keyset.js'
 import { services } from '../../db/schema/index.js'
-import { errors } from '../../errors.js'
+import { AlreadyExistsError } from '../../lib/domain-errors.js'
 
 export type ServiceRow = typeof services.$inferSelect
 const live = (organizationId: string) => and(eq(services.organizationId, organizationId), isNull(services.deletedAt))
@@ -20,19 +21,11 @@ export async function countServices(exec: Executor, organizationId: string) {
   return row!.n
 }
 
-export function listServices(exec: Executor, organizationId: string, limit: number, after?: string) {
-  const where: SQL[] = [live(organizationId)!]
-  if (after) where.push(lt(services.id, after))
-  return exec
-    .select()
-    .from(services)
-    .where(and(...where))
-    .orderBy(desc(services.id))
-    .limit(limit)
+export function listServices(exec: Executor, organizationId: string, page: PageRequest) {
+  return keysetPage(exec.select().from(services).$dynamic(), services.id, [live(organizationId)], page)
 }
 
-const duplicateName = (err: unknown) =>
-  isUniqueViolation(err, 'services_name_unique') ? errors.conflict('a service with this name already exists') : err
+const duplicateName = (err: unknown) => (isUniqueViolation(err, 'services_name_unique') ? new AlreadyExistsError('service', 'name') : err)
 
 export async function insertService(exec: Executor, values: typeof services.$inferInsert) {
   try {
@@ -43,11 +36,11 @@ export async function insertService(exec: Executor, values: typeof services.$inf
   }
 }
 
-export async function updateService(exec: Executor, id: string, values: Partial<typeof services.$inferInsert>) {
+export async function updateService(exec: Executor, id: string, values: Partial<typeof services.$inferInsert>, now: Date) {
   try {
     const [row] = await exec
       .update(services)
-      .set({ ...values, updatedAt: new Date() })
+      .set({ ...values, updatedAt: now })
       .where(eq(services.id, id))
       .returning()
     return row!

@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { errors, problemResponses } from '../../errors.js'
+import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
-import { decodeCursor, Page, PageQuery, toPage } from '../../lib/pagination.js'
+import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
 import { IdParams, TimeInput, Timestamp, toDate } from '../../lib/schemas.js'
-import { baselinesOf, recentAnomalies } from '../detection/window.js'
-import { findService, listServices } from './repository.js'
 import { CreateServiceBody, ServiceSchema, UpdateServiceBody, WindowAnomalyFields } from './schemas.js'
-import { createServicesService, detectionOf, presentService } from './service.js'
+import { presentService } from './service.js'
 
 const BaselineSchema = Type.Object({
   metric: Type.String(),
@@ -21,7 +19,7 @@ const WindowAnomalySchema = Type.Object(WindowAnomalyFields)
 const OFFSET_CURSOR = /^\d{1,6}$/
 
 export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const servicesService = createServicesService({ db: app.db })
+  const { services } = app.services
   const tags = ['services']
 
   app.post(
@@ -36,7 +34,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: ServiceSchema, ...problemResponses(400, 401, 402, 403, 409, 429) }
       }
     },
-    async (request, reply) => reply.code(201).send(presentService(await servicesService.create(changeContext(request), request.body)))
+    async (request, reply) => reply.code(201).send(presentService(await services.create(changeContext(request), request.body)))
   )
 
   app.get(
@@ -52,9 +50,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { limit, cursor } = request.query
-      const rows = await listServices(app.db, request.principal.organizationId, limit + 1, decodeCursor(cursor))
-      return toPage(rows, limit, presentService)
+      const rows = await services.list(request.principal.organizationId, pageRequest(request.query))
+      return toPage(rows, request.query.limit, presentService)
     }
   )
 
@@ -70,11 +67,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ServiceSchema, ...problemResponses(400, 401, 404, 429) }
       }
     },
-    async (request) => {
-      const row = await findService(app.db, request.principal.organizationId, request.params.id)
-      if (!row) throw errors.notFound('service')
-      return presentService(row)
-    }
+    async (request) => presentService(await services.get(request.principal.organizationId, request.params.id))
   )
 
   app.patch(
@@ -90,12 +83,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ServiceSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
       }
     },
-    async (request) => {
-      const ctx = changeContext(request)
-      const { before, after } = await servicesService.update(ctx, request.params.id, request.body)
-      await app.serviceResolver.forget(ctx.organizationId, before.name)
-      return presentService(after)
-    }
+    async (request) => presentService(await services.update(changeContext(request), request.params.id, request.body))
   )
 
   app.delete(
@@ -111,9 +99,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const ctx = changeContext(request)
-      const removed = await servicesService.remove(ctx, request.params.id)
-      await app.serviceResolver.forget(ctx.organizationId, removed.name)
+      await services.remove(changeContext(request), request.params.id)
       return reply.code(204).send(null)
     }
   )
@@ -130,11 +116,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Object({ items: Type.Array(BaselineSchema) }), ...problemResponses(400, 401, 404, 429, 503) }
       }
     },
-    async (request) => {
-      const service = await findService(app.db, request.principal.organizationId, request.params.id)
-      if (!service) throw errors.notFound('service')
-      return { items: await baselinesOf(app.redis, service.id, detectionOf(service).minSamples) }
-    }
+    async (request) => ({ items: await services.baselines(request.principal.organizationId, request.params.id) })
   )
 
   app.get(
@@ -161,11 +143,13 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const service = await findService(app.db, request.principal.organizationId, request.params.id)
-      if (!service) throw errors.notFound('service')
       const { since, limit, cursor } = request.query
       const offset = cursor ? Number(cursor) : 0
-      const items = await recentAnomalies(app.redis, service.id, since === undefined ? 0 : toDate(since).getTime(), offset, limit + 1)
+      const items = await services.anomalies(request.principal.organizationId, request.params.id, {
+        since: since === undefined ? 0 : toDate(since).getTime(),
+        offset,
+        limit: limit + 1
+      })
       return { items: items.slice(0, limit), nextCursor: items.length > limit ? String(offset + limit) : null }
     }
   )

@@ -16,10 +16,10 @@ export async function lockOrganization(exec: Executor, organizationId: string) {
   return row
 }
 
-export async function setPlan(exec: Executor, organizationId: string, plan: Plan) {
+export async function setPlan(exec: Executor, organizationId: string, plan: Plan, now: Date) {
   const [row] = await exec
     .update(subscriptions)
-    .set({ plan, updatedAt: new Date() })
+    .set({ plan, updatedAt: now })
     .where(eq(subscriptions.organizationId, organizationId))
     .returning()
   return row!

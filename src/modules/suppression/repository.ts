@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, lt, lte, or, type SQL } from 'drizzle-orm'
+import { and, eq, gt, lte, or, type SQL } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
+import { keysetPage, type PageRequest } from '../../db/keyset.js'
 import { suppressionRules } from '../../db/schema/index.js'
 
 export type SuppressionRuleRow = typeof suppressionRules.$inferSelect
@@ -18,25 +19,15 @@ export function findRule(exec: Executor, organizationId: string, id: string) {
 }
 
 /** `active`: only rules whose window contains `now` (true) or does not (false). */
-export function listRules(
-  exec: Executor,
-  organizationId: string,
-  opts: { active?: boolean; now: Date; after?: string; limit: number }
-) {
+export function listRules(exec: Executor, organizationId: string, filter: { active?: boolean; now: Date }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(suppressionRules.organizationId, organizationId)]
-  if (opts.active === true) where.push(lte(suppressionRules.startsAt, opts.now), gt(suppressionRules.endsAt, opts.now))
-  if (opts.active === false) where.push(or(gt(suppressionRules.startsAt, opts.now), lte(suppressionRules.endsAt, opts.now)))
-  if (opts.after) where.push(lt(suppressionRules.id, opts.after))
-  return exec
-    .select()
-    .from(suppressionRules)
-    .where(and(...where))
-    .orderBy(desc(suppressionRules.id))
-    .limit(opts.limit)
+  if (filter.active === true) where.push(lte(suppressionRules.startsAt, filter.now), gt(suppressionRules.endsAt, filter.now))
+  if (filter.active === false) where.push(or(gt(suppressionRules.startsAt, filter.now), lte(suppressionRules.endsAt, filter.now)))
+  return keysetPage(exec.select().from(suppressionRules).$dynamic(), suppressionRules.id, where, page)
 }
 
 /** Ends a rule now; a rule that has not started yet gets the empty window [startsAt, startsAt). */
-export async function endRule(exec: Executor, row: SuppressionRuleRow, endedBy: string, now = new Date()) {
+export async function endRule(exec: Executor, row: SuppressionRuleRow, endedBy: string, now: Date) {
   const endsAt = new Date(Math.min(row.endsAt.getTime(), Math.max(row.startsAt.getTime(), now.getTime())))
   const [updated] = await exec
     .update(suppressionRules)

@@ -1,16 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type, { type Static } from 'typebox'
-import { TTL } from '../../redis/keys.js'
-import { recentAnomalies } from '../detection/window.js'
-import { listServiceNames } from '../services/repository.js'
-import { WindowAnomalyFields } from '../services/schemas.js'
-import { globMatches, suppresses, type RuleWindow } from './matcher.js'
 import { errors, problemResponses } from '../../errors.js'
-import { actorRef, changeContext } from '../../lib/context.js'
-import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
+import { changeContext } from '../../lib/context.js'
+import { Page, pageRequest, toPage } from '../../lib/pagination.js'
 import { IdParams, toDate } from '../../lib/schemas.js'
-import { recordAudit } from '../audit/repository.js'
-import { endRule, findRule, insertRule, listRules } from './repository.js'
+import { WindowAnomalyFields } from '../services/schemas.js'
+import type { RuleWindow } from './matcher.js'
 import { ListRulesQuery, presentRule, SuppressionRuleBody, SuppressionRuleSchema } from './schemas.js'
 
 function isTimeZone(name: string) {
@@ -47,8 +42,6 @@ function ruleWindow(body: RuleBody): RuleWindow {
   }
 }
 
-const PREVIEW_EXAMPLES = 20
-const PREVIEW_MAX_SERVICES = 500
 const PreviewReply = Type.Object({
   matches: Type.Integer({ description: 'anomalies of the last hour the rule would have suppressed' }),
   examined: Type.Integer({ description: 'anomalies of the last hour on the services the rule names' }),
@@ -56,6 +49,7 @@ const PreviewReply = Type.Object({
 })
 
 export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { suppression } = app.services
   const tags = ['suppression']
 
   app.post(
@@ -72,23 +66,7 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const window = ruleWindow(request.body)
-      const ctx = changeContext(request)
-      const row = await app.db.transaction(async (tx) => {
-        const created = await insertRule(tx, {
-          organizationId: ctx.organizationId,
-          ...window,
-          reason: request.body.reason,
-          createdBy: actorRef(ctx.actor)
-        })
-        await recordAudit(tx, ctx, {
-          action: 'suppression_rule.created',
-          resourceType: 'suppression_rule',
-          resourceId: created.id,
-          after: presentRule(created)
-        })
-        return created
-      })
-      await app.ruleCache.changed(ctx.organizationId)
+      const row = await suppression.create(changeContext(request), window, request.body.reason)
       return reply.code(201).send(presentRule(row))
     }
   )
@@ -105,25 +83,7 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PreviewReply, ...problemResponses(400, 401, 403, 429, 503) }
       }
     },
-    async (request) => {
-      const rule = ruleWindow(request.body)
-      const candidates = (await listServiceNames(app.db, request.principal.organizationId, PREVIEW_MAX_SERVICES)).filter((s) =>
-        globMatches(rule.servicePattern, s.name)
-      )
-      const since = Date.now() - TTL.anomalyWindowMs
-      let matches = 0
-      let examined = 0
-      const examples = []
-      for (const service of candidates) {
-        for (const anomaly of await recentAnomalies(app.redis, service.id, since)) {
-          examined++
-          if (!suppresses(rule, { service: service.name, metric: anomaly.metric, severity: anomaly.severity, at: Date.parse(anomaly.at) })) continue
-          matches++
-          if (examples.length < PREVIEW_EXAMPLES) examples.push({ service: service.name, ...anomaly })
-        }
-      }
-      return { matches, examined, examples }
-    }
+    async (request) => suppression.preview(request.principal.organizationId, ruleWindow(request.body))
   )
 
   app.get(
@@ -139,15 +99,9 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { limit, cursor, active } = request.query
-      const now = new Date()
-      const rows = await listRules(app.db, request.principal.organizationId, {
-        active,
-        now,
-        after: decodeCursor(cursor),
-        limit: limit + 1
-      })
-      return toPage(rows, limit, (row) => presentRule(row, now))
+      const { active } = request.query
+      const { now, rows } = await suppression.list(request.principal.organizationId, { active }, pageRequest(request.query))
+      return toPage(rows, request.query.limit, (row) => presentRule(row, now))
     }
   )
 
@@ -164,21 +118,7 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const ctx = changeContext(request)
-      await app.db.transaction(async (tx) => {
-        const before = await findRule(tx, ctx.organizationId, request.params.id)
-        if (!before) throw errors.notFound('suppression rule')
-        if (before.endedAt) return
-        const after = await endRule(tx, before, actorRef(ctx.actor))
-        await recordAudit(tx, ctx, {
-          action: 'suppression_rule.ended',
-          resourceType: 'suppression_rule',
-          resourceId: before.id,
-          before: presentRule(before),
-          after: presentRule(after)
-        })
-      })
-      await app.ruleCache.changed(ctx.organizationId)
+      await suppression.end(changeContext(request), request.params.id)
       return reply.code(204).send(null)
     }
   )

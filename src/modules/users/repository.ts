@@ -1,8 +1,9 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
-import { users } from '../../db/schema/index.js'
 import { isUniqueViolation } from '../../db/errors.js'
-import { errors } from '../../errors.js'
+import { keysetPage, type PageRequest } from '../../db/keyset.js'
+import { users } from '../../db/schema/index.js'
+import { AlreadyExistsError } from '../../lib/domain-errors.js'
 
 export type UserRow = typeof users.$inferSelect
 
@@ -11,20 +12,13 @@ export async function insertUser(exec: Executor, values: typeof users.$inferInse
     const [row] = await exec.insert(users).values(values).returning()
     return row!
   } catch (err) {
-    if (isUniqueViolation(err, 'users_email_unique')) throw errors.conflict('a user with this email already exists')
+    if (isUniqueViolation(err, 'users_email_unique')) throw new AlreadyExistsError('user', 'email')
     throw err
   }
 }
 
-export function listUsers(exec: Executor, organizationId: string, limit: number, after?: string) {
-  const where: SQL[] = [eq(users.organizationId, organizationId)]
-  if (after) where.push(lt(users.id, after))
-  return exec
-    .select()
-    .from(users)
-    .where(and(...where))
-    .orderBy(desc(users.id))
-    .limit(limit)
+export function listUsers(exec: Executor, organizationId: string, page: PageRequest) {
+  return keysetPage(exec.select().from(users).$dynamic(), users.id, [eq(users.organizationId, organizationId)], page)
 }
 
 /** The public shape of a user: never the password hash. */
