@@ -15,6 +15,7 @@ import { createApiKeysService } from './modules/api-keys/service.js'
 import { createAuditService } from './modules/audit/service.js'
 import { createAuthService } from './modules/auth/service.js'
 import { createEventPublisher } from './modules/events/publisher.js'
+import { createEventReader, EVENT_BLOCK_MS } from './modules/events/reader.js'
 import { createIncidentsService } from './modules/incidents/service.js'
 import { createIngestService } from './modules/ingest/service.js'
 import { createIntegrationsService } from './modules/integrations/service.js'
@@ -50,6 +51,7 @@ export function createServices(infra: Infrastructure) {
   const { config, db, redis, clock, log } = infra
   const onCacheError = throttled((err: unknown) => log.warn({ err }, 'redis cache unavailable'))
   const publish = createEventPublisher(redis, throttled((err) => log.warn({ err }, 'events not published')))
+  const openEventStream = createEventReader({ redis, blockMs: EVENT_BLOCK_MS })
   // A changed service is forgotten by the resolver, which registers unknown names through the services service.
   const services = createServicesService({
     db,
@@ -112,6 +114,7 @@ export function createServices(infra: Infrastructure) {
   const integrations = createIntegrationsService({ db, ingest, alerts })
   return {
     publish,
+    openEventStream,
     services,
     serviceResolver,
     ruleCache,

@@ -1,12 +1,10 @@
-import { and, eq } from 'drizzle-orm'
 import type { Database } from '../../db/client.js'
 import { isUniqueViolation } from '../../db/errors.js'
-import { actions, organizations } from '../../db/schema/index.js'
 import type { Clock } from '../../lib/clock.js'
 import type { Actor, ChangeContext } from '../../lib/context.js'
 import type { PublishEvents } from '../events/publisher.js'
 import { ACTION_FROM, type ActionRow, type Outcome } from './lifecycle.js'
-import { changeAction, lockAction } from './repository.js'
+import { changeAction, findWebhookSecret, lockAction, renewActionLease } from './repository.js'
 import { presentAction } from './schemas.js'
 
 export const WORKER_ACTOR: Actor = { type: 'system', id: 'worker' }
@@ -37,18 +35,12 @@ export function createActionExecution(deps: { db: Database; publish: PublishEven
   }
 
   /** Extends the lease before each attempt; false when the action is no longer running (e.g. needs_review). */
-  async function renewLease(actionId: string) {
-    const [row] = await db
-      .update(actions)
-      .set({ leaseExpiresAt: leaseUntil() })
-      .where(and(eq(actions.id, actionId), eq(actions.status, 'running')))
-      .returning({ id: actions.id })
-    return row !== undefined
-  }
+  const renewLease = (actionId: string) => renewActionLease(db, actionId, leaseUntil())
 
   async function webhookSecret(organizationId: string) {
-    const [org] = await db.select({ secret: organizations.webhookSecret }).from(organizations).where(eq(organizations.id, organizationId))
-    return org!.secret
+    const secret = await findWebhookSecret(db, organizationId)
+    if (secret === undefined) throw new Error(`organization ${organizationId} is gone`)
+    return secret
   }
 
   /** Announces a change of the action on the organization's event stream. */

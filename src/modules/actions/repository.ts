@@ -1,7 +1,7 @@
-import { and, asc, eq, lte, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
 import { keysetPage, type PageRequest } from '../../db/keyset.js'
-import { actions, type ActionStatus } from '../../db/schema/index.js'
+import { actions, incidents, organizations, runbooks, services, type ActionStatus } from '../../db/schema/index.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { recordAudit, type AuditEntry } from '../audit/repository.js'
 import { transition, type ActionChange, type ActionEvent, type ActionRow } from './lifecycle.js'
@@ -101,4 +101,83 @@ export async function saveActionChange(
  */
 export function changeAction(tx: Executor, ctx: ChangeContext, before: ActionRow, event: ActionEvent, now: Date, auditId?: string) {
   return saveActionChange(tx, ctx, before, transition(before, event, now), now, auditId)
+}
+
+/** Extends a running action's lease; false when it is no longer running (e.g. needs_review). Not a status change: no audit row. */
+export async function renewActionLease(exec: Executor, id: string, until: Date): Promise<boolean> {
+  const [row] = await exec
+    .update(actions)
+    .set({ leaseExpiresAt: until })
+    .where(and(eq(actions.id, id), eq(actions.status, 'running')))
+    .returning({ id: actions.id })
+  return row !== undefined
+}
+
+/** The organization's webhook signing secret. */
+export function findWebhookSecret(exec: Executor, organizationId: string): Promise<string | undefined> {
+  return exec
+    .select({ secret: organizations.webhookSecret })
+    .from(organizations)
+    .where(eq(organizations.id, organizationId))
+    .then((rows) => rows[0]?.secret)
+}
+
+/**
+ * The service's runbooks that match an incident's metrics and severity, locked in id order: two incidents
+ * of the service opening at once (an alert and the detector) take turns without deadlocking, and the
+ * second sees the first's proposals in its cooldown check.
+ */
+export function lockMatchingRunbooks(tx: Executor, incident: Pick<typeof incidents.$inferSelect, 'serviceId' | 'metrics' | 'severity'>) {
+  return tx
+    .select()
+    .from(runbooks)
+    .where(
+      and(
+        eq(runbooks.serviceId, incident.serviceId),
+        isNull(runbooks.deletedAt),
+        or(isNull(runbooks.matchMetric), inArray(runbooks.matchMetric, incident.metrics.length > 0 ? incident.metrics : [''])),
+        or(isNull(runbooks.matchMinSeverity), incident.severity === 'critical' ? sql`true` : eq(runbooks.matchMinSeverity, 'warning'))
+      )
+    )
+    .orderBy(runbooks.id)
+    .for('update')
+}
+
+/** Did the runbook propose an action since `since` (its cooldown)? */
+export async function proposedWithin(tx: Executor, runbookId: string, since: Date): Promise<boolean> {
+  const [recent] = await tx
+    .select({ id: actions.id })
+    .from(actions)
+    .where(and(eq(actions.runbookId, runbookId), gt(actions.createdAt, since)))
+    .orderBy(desc(actions.id))
+    .limit(1)
+  return recent !== undefined
+}
+
+/** Approved actions not yet handed to the queue, oldest first. */
+export async function approvedActionIds(exec: Executor, limit: number): Promise<string[]> {
+  const rows = await exec.select({ id: actions.id }).from(actions).where(eq(actions.status, 'approved')).orderBy(asc(actions.id)).limit(limit)
+  return rows.map((row) => row.id)
+}
+
+/** Queued actions dispatched before `before` (whose job should be in the queue by now), oldest first. */
+export async function queuedActionIds(exec: Executor, before: Date, limit: number): Promise<string[]> {
+  const rows = await exec
+    .select({ id: actions.id })
+    .from(actions)
+    .where(and(eq(actions.status, 'queued'), lte(actions.dispatchedAt, before)))
+    .orderBy(asc(actions.id))
+    .limit(limit)
+  return rows.map((row) => row.id)
+}
+
+/** Succeeded actions awaiting verification that finished before `before`, with their incident's metrics and their service. */
+export function actionsToVerify(exec: Executor, before: Date, limit: number) {
+  return exec
+    .select({ action: actions, metrics: incidents.metrics, service: services })
+    .from(actions)
+    .innerJoin(incidents, eq(incidents.id, actions.incidentId))
+    .innerJoin(services, eq(services.id, actions.serviceId))
+    .where(and(eq(actions.status, 'succeeded'), eq(actions.verificationState, 'pending'), lte(actions.finishedAt, before)))
+    .limit(limit)
 }

@@ -1,19 +1,29 @@
-import { and, desc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database, Executor } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
-import { actions, organizations, runbooks, subscriptions, type incidents, type IncidentStatus, type Severity } from '../../db/schema/index.js'
+import type { incidents, IncidentStatus } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
 import type { Clock } from '../../lib/clock.js'
 import { actorRef, type ChangeContext } from '../../lib/context.js'
 import { InvalidTransitionError } from '../../lib/domain-errors.js'
 import type { PublishEvents } from '../events/publisher.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
+import { findSubscription } from '../subscription/repository.js'
 import type { Enqueue } from './dispatch.js'
 import type { ActionEvent, ActionRow } from './lifecycle.js'
 import { mirrorAction } from './mirror.js'
 import { assertValidParams, type ActionType } from './params.js'
-import { changeAction, findAction, insertAction, listActions, lockAction, type ActionFilter } from './repository.js'
+import {
+  changeAction,
+  findAction,
+  findWebhookSecret,
+  insertAction,
+  listActions,
+  lockAction,
+  lockMatchingRunbooks,
+  proposedWithin,
+  type ActionFilter
+} from './repository.js'
 import { presentAction } from './schemas.js'
 
 type IncidentRow = typeof incidents.$inferSelect
@@ -39,8 +49,6 @@ export interface ActionDeps {
   allowedHosts: string[]
   onError: (err: unknown) => void
 }
-
-const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
 
 /** Proposing, deciding and dispatching actions; the worker's side is in execution.ts and sweeps.ts. */
 export function createActionService(deps: ActionDeps) {
@@ -125,35 +133,13 @@ export function createActionService(deps: ActionDeps) {
    * when the plan allows auto-remediation; otherwise the action waits and says why.
    */
   async function proposeFromRunbooks(tx: Executor, ctx: ChangeContext, incident: IncidentRow): Promise<ActionRow[]> {
-    const candidates = await tx
-      .select()
-      .from(runbooks)
-      .where(
-        and(
-          eq(runbooks.serviceId, incident.serviceId),
-          isNull(runbooks.deletedAt),
-          or(isNull(runbooks.matchMetric), inArray(runbooks.matchMetric, incident.metrics.length > 0 ? incident.metrics : [''])),
-          or(isNull(runbooks.matchMinSeverity), SEVERITY_RANK[incident.severity] === 2 ? sql`true` : eq(runbooks.matchMinSeverity, 'warning'))
-        )
-      )
-      // Locked (in id order, so concurrent proposers cannot deadlock): two incidents of the service opening
-      // at once (an alert and the detector) take turns, and the second sees the first's action in the
-      // cooldown check below.
-      .orderBy(runbooks.id)
-      .for('update')
+    const candidates = await lockMatchingRunbooks(tx, incident)
     if (candidates.length === 0) return []
-    const [subscription] = await tx.select().from(subscriptions).where(eq(subscriptions.organizationId, incident.organizationId))
-    const plan = subscription?.plan ?? 'free'
+    const plan = (await findSubscription(tx, incident.organizationId))?.plan ?? 'free'
     const created: ActionRow[] = []
     for (const runbook of candidates) {
       const now = clock.now()
-      const [recent] = await tx
-        .select({ id: actions.id })
-        .from(actions)
-        .where(and(eq(actions.runbookId, runbook.id), gt(actions.createdAt, new Date(now.getTime() - runbook.cooldownSeconds * 1000))))
-        .orderBy(desc(actions.id))
-        .limit(1)
-      if (recent) continue
+      if (await proposedWithin(tx, runbook.id, new Date(now.getTime() - runbook.cooldownSeconds * 1000))) continue
       const auto = runbook.approval === 'auto' && PLAN_LIMITS[plan].autoRemediation
       created.push(
         await insertAction(tx, ctx, {
@@ -192,9 +178,9 @@ export function createActionService(deps: ActionDeps) {
 
   /** The organization's webhook signing secret (admins only, at the route). */
   async function webhookSecret(organizationId: string) {
-    const [org] = await db.select({ secret: organizations.webhookSecret }).from(organizations).where(eq(organizations.id, organizationId))
-    if (!org) throw errors.notFound('organization')
-    return org.secret
+    const secret = await findWebhookSecret(db, organizationId)
+    if (secret === undefined) throw errors.notFound('organization')
+    return secret
   }
 
   return { list, get, webhookSecret, propose, approve, reject, proposeFromRunbooks, settle, dispatch, announce }

@@ -1,7 +1,5 @@
-import { and, asc, eq, lte } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database } from '../../db/client.js'
-import { actions, incidents, services } from '../../db/schema/index.js'
 import type { Clock } from '../../lib/clock.js'
 import type { Actor } from '../../lib/context.js'
 import type { TypedQueue } from '../../redis/queues.js'
@@ -10,7 +8,16 @@ import type { ChangeContext } from '../../lib/context.js'
 import type { Executor } from '../../db/client.js'
 import { detectionOf } from '../services/service.js'
 import type { ActionEvent, ActionRow, VerificationVerdict } from './lifecycle.js'
-import { changeAction, deadlinePassed, leasePassed, lockAction, lockDueActions } from './repository.js'
+import {
+  actionsToVerify,
+  approvedActionIds,
+  changeAction,
+  deadlinePassed,
+  leasePassed,
+  lockAction,
+  lockDueActions,
+  queuedActionIds
+} from './repository.js'
 import type { ActionService } from './service.js'
 
 /** A verification's verdict on the action's incident (applied by the incident lifecycle). */
@@ -67,15 +74,8 @@ export function createActionSweeps<Committed>(deps: {
    * restarted queue Redis) or failed, are sent again. Job ids are action ids, so this never doubles a job.
    */
   async function reconcileDispatch(queue: Pick<TypedQueue<'actions'>, 'add' | 'getJob'>) {
-    const approved = await db.select({ id: actions.id }).from(actions).where(eq(actions.status, 'approved')).orderBy(asc(actions.id)).limit(BATCH)
-    let sent = (await deps.actions.dispatch(approved.map((a) => a.id))).length
-    const queued = await db
-      .select({ id: actions.id })
-      .from(actions)
-      .where(and(eq(actions.status, 'queued'), lte(actions.dispatchedAt, new Date(clock.now().getTime() - QUEUED_GRACE_MS))))
-      .orderBy(asc(actions.id))
-      .limit(BATCH)
-    for (const { id } of queued) {
+    let sent = (await deps.actions.dispatch(await approvedActionIds(db, BATCH))).length
+    for (const id of await queuedActionIds(db, new Date(clock.now().getTime() - QUEUED_GRACE_MS), BATCH)) {
       const job = await queue.getJob(id)
       if (!job) {
         await queue.add('execute', { actionId: id }, { jobId: id })
@@ -106,19 +106,7 @@ export function createActionSweeps<Committed>(deps: {
    * not_recovered, and the incident escalates to critical. No samples since (or nothing to measure) → skipped.
    */
   async function verifySucceeded() {
-    const due = await db
-      .select({ action: actions, metrics: incidents.metrics, service: services })
-      .from(actions)
-      .innerJoin(incidents, eq(incidents.id, actions.incidentId))
-      .innerJoin(services, eq(services.id, actions.serviceId))
-      .where(
-        and(
-          eq(actions.status, 'succeeded'),
-          eq(actions.verificationState, 'pending'),
-          lte(actions.finishedAt, new Date(clock.now().getTime() - deps.verificationWindowSeconds * 1000))
-        )
-      )
-      .limit(BATCH)
+    const due = await actionsToVerify(db, new Date(clock.now().getTime() - deps.verificationWindowSeconds * 1000), BATCH)
 
     let verified = 0
     for (const { action, metrics, service } of due) {

@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { problemResponses } from '../../errors.js'
-import { keys } from '../../redis/keys.js'
 import { EVENT_TYPES } from './publisher.js'
+import { EVENT_BLOCK_MS } from './reader.js'
 
 const HEARTBEAT_MS = 15_000
-const BLOCK_MS = 5_000
 const STREAM_ID = /^\d+-\d+$/
 
 /** `text/event-stream` of the organization's events, resumable with Last-Event-ID within the retention. */
@@ -24,7 +23,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['events'],
         operationId: 'streamEvents',
         summary: 'Server-sent events: anomalies, incidents and actions of the organization',
-        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention). The stream ends when its API key is revoked or its access token expires (within ${BLOCK_MS / 1000} s when idle, before any further event otherwise).`,
+        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention). The stream ends when its API key is revoked or its access token expires (within ${EVENT_BLOCK_MS / 1000} s when idle, before any further event otherwise).`,
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: STREAM_ID.source })) }),
         response: {
           200: { description: 'an endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } },
@@ -33,17 +32,13 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const key = keys.events(request.principal.organizationId)
-      // Resume after the client's last id, or start from now (the newest id at connect time).
-      let lastId = request.headers['last-event-id'] ?? (await app.redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'
-      // Each stream blocks on Redis, so it gets a connection of its own.
-      const reader = app.redis.duplicate({ commandTimeout: BLOCK_MS + 2000, enableOfflineQueue: true, lazyConnect: false })
-      reader.on('error', () => {})
+      // Resume after the client's last id, or start from now.
+      const reader = await app.services.openEventStream(request.principal.organizationId, request.headers['last-event-id'])
       let open = true
       const close = () => {
         open = false
         streams.delete(close)
-        reader.disconnect()
+        reader.close()
       }
       streams.add(close)
       request.raw.on('close', close)
@@ -66,22 +61,17 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
       while (open) {
         try {
-          const batch = await reader.xread('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', key, lastId)
+          const events = await reader.next()
           // The credential is checked again before anything more is written: a revoked API key or an
-          // expired access token ends the stream (within BLOCK_MS when idle), and the client's reconnect
+          // expired access token ends the stream (within EVENT_BLOCK_MS when idle), and the client's reconnect
           // gets its 401.
           if (!(await stillAuthenticated())) {
             out.write(': credential revoked or expired\n\n')
             break
           }
-          for (const [, entries] of batch ?? []) {
-            for (const [id, fields] of entries) {
-              const type = fields[fields.indexOf('type') + 1]
-              const data = fields[fields.indexOf('data') + 1]
-              out.write(`id: ${id}\nevent: ${type}\ndata: ${data}\n\n`)
-              lastId = id
-              lastWrite = Date.now()
-            }
+          for (const { id, type, data } of events) {
+            out.write(`id: ${id}\nevent: ${type}\ndata: ${data}\n\n`)
+            lastWrite = Date.now()
           }
           if (Date.now() - lastWrite >= HEARTBEAT_MS) {
             out.write(': keep-alive\n\n')

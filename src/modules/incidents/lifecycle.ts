@@ -92,6 +92,9 @@ const ALLOWED_FROM: Partial<Record<IncidentEvent['type'], IncidentStatus[]>> = {
 }
 const PAST_TENSE: Partial<Record<IncidentEvent['type'], string>> = { acknowledge: 'acknowledged', resolve: 'resolved' }
 
+/** A live incident carries no acknowledgement or resolution (opened, or re-opened after a flap). */
+const UNSETTLED = { acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, resolvedBy: null, resolutionNote: null } as const
+
 /** A resolved incident takes no further anomalies, alerts or verdicts: only re-opening. */
 const live = (state: IncidentState) => state.status !== 'resolved'
 
@@ -134,11 +137,7 @@ export function openIncident(
       details: input.details ?? null,
       openedAt: now,
       lastAnomalyAt: now,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      resolvedAt: null,
-      resolvedBy: null,
-      resolutionNote: null
+      ...UNSETTLED
     },
     effects: effects({ audit: 'incident.opened', event: 'incident.opened', proposeRunbooks: true })
   }
@@ -187,11 +186,7 @@ export function transition(state: IncidentState, event: IncidentEvent, now: Date
           anomalyCount: state.anomalyCount + event.anomalies.length,
           peakZScore: peakOf(event.anomalies, state.peakZScore),
           lastAnomalyAt: now,
-          acknowledgedAt: null,
-          acknowledgedBy: null,
-          resolvedAt: null,
-          resolvedBy: null,
-          resolutionNote: null
+          ...UNSETTLED
         },
         effects: effects({ audit: 'incident.reopened', event: 'incident.opened', proposeRunbooks: true })
       }

@@ -45,6 +45,14 @@ export type IncidentRow = typeof incidents.$inferSelect
 const openOfService = (serviceId: string) =>
   and(eq(incidents.serviceId, serviceId), ne(incidents.status, 'resolved'), isNull(incidents.dedupKey))
 
+/**
+ * Serializes the transactions that may open an incident for one service (or one alert dedup key) until
+ * commit: a row lock cannot, since the incident to lock may not exist yet.
+ */
+export async function serializeCorrelation(tx: Executor, key: string): Promise<void> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`)
+}
+
 /** The service's open detector incident, locked for the transaction. */
 export function lockOpenIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentRow | undefined> {
   return tx.select().from(incidents).where(openOfService(serviceId)).for('update').then((rows) => rows[0])

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database, Executor } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
@@ -32,6 +31,7 @@ import {
   lockQuietIncidents,
   presentIncident,
   saveIncidentChange,
+  serializeCorrelation,
   type IncidentFilter,
   type IncidentRow,
   type IncidentView
@@ -178,7 +178,7 @@ export function createIncidentsService(deps: {
     }
     const ctx = { organizationId, actor: DETECTOR, requestId }
     const outcome = await db.transaction(async (tx): Promise<(Committed & { created: boolean }) | null> => {
-      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${service.id}, 0))`)
+      await serializeCorrelation(tx, service.id)
       const named = (row: IncidentRow | undefined) => (row ? { ...row, service: service.name } : null)
       const open = named(await lockOpenIncidentOfService(tx, service.id))
       const lastResolved = open || !triggered ? null : named(await lastResolvedIncidentOfService(tx, service.id))
@@ -219,7 +219,7 @@ export function createIncidentsService(deps: {
    */
   async function applyAlert(ctx: ChangeContext, service: ResolvedService, serviceName: string, input: AlertInput, source: 'alert' | 'alertmanager') {
     const committed = await db.transaction(async (tx): Promise<Committed | null> => {
-      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${ctx.organizationId}:${input.dedupKey}`}, 0))`)
+      await serializeCorrelation(tx, `${ctx.organizationId}:${input.dedupKey}`)
       const row = await lockOpenIncidentByDedupKey(tx, ctx.organizationId, input.dedupKey)
       // The open incident may belong to another service than the alert names now: it keeps its own.
       const open = row ? { ...row, service: row.serviceId === service.id ? service.name : serviceName } : null

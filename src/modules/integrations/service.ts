@@ -1,6 +1,5 @@
-import { eq } from 'drizzle-orm'
 import type { Database } from '../../db/client.js'
-import { organizations, type Plan } from '../../db/schema/index.js'
+import type { Plan } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
 import type { ChangeContext } from '../../lib/context.js'
 import type { AlertService } from '../alerts/service.js'
@@ -10,6 +9,7 @@ import type { IngestService } from '../ingest/service.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
 import { metricOf, serviceOf } from './mapping.js'
 import { decodeWriteRequest } from './remote-write.js'
+import { findMetricLabels, setMetricLabels } from './repository.js'
 import type { AlertmanagerAlert } from './schemas.js'
 
 /** Prometheus remote_write and Alertmanager webhooks, mapped onto ingestion and alerts. */
@@ -18,30 +18,21 @@ export function createIntegrationsService(deps: { db: Database; ingest: Pick<Ing
 
   /** The labels, besides __name__, whose values name a distinct metric. */
   async function prometheusLabels(organizationId: string): Promise<string[]> {
-    const [org] = await db.select({ extraLabels: organizations.metricLabelAllowlist }).from(organizations).where(eq(organizations.id, organizationId))
-    return org?.extraLabels ?? []
+    return (await findMetricLabels(db, organizationId)) ?? []
   }
 
   async function setPrometheusLabels(ctx: ChangeContext, extraLabels: string[]): Promise<string[]> {
     return db.transaction(async (tx) => {
-      const [before] = await tx
-        .select({ extraLabels: organizations.metricLabelAllowlist })
-        .from(organizations)
-        .where(eq(organizations.id, ctx.organizationId))
-        .for('update')
-      const [after] = await tx
-        .update(organizations)
-        .set({ metricLabelAllowlist: extraLabels })
-        .where(eq(organizations.id, ctx.organizationId))
-        .returning({ extraLabels: organizations.metricLabelAllowlist })
+      const before = await findMetricLabels(tx, ctx.organizationId, { lock: true })
+      const after = await setMetricLabels(tx, ctx.organizationId, extraLabels)
       await recordAudit(tx, ctx, {
         action: 'integration.prometheus_settings_changed',
         resourceType: 'organization',
         resourceId: ctx.organizationId,
-        before,
-        after
+        before: { extraLabels: before },
+        after: { extraLabels: after }
       })
-      return after!.extraLabels
+      return after
     })
   }
 

@@ -4,7 +4,8 @@ import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
 import { IdParams, TimeInput, Timestamp, toDate } from '../../lib/schemas.js'
-import { CreateServiceBody, ServiceSchema, UpdateServiceBody, WindowAnomalyFields } from './schemas.js'
+import { AnomalySchema } from '../detection/schemas.js'
+import { CreateServiceBody, ServiceSchema, UpdateServiceBody } from './schemas.js'
 import { presentService } from './service.js'
 
 const BaselineSchema = Type.Object({
@@ -15,7 +16,6 @@ const BaselineSchema = Type.Object({
   state: Type.Enum(['learning', 'ready'] as const),
   updatedAt: Timestamp
 })
-const WindowAnomalySchema = Type.Object(WindowAnomalyFields)
 const OFFSET_CURSOR = /^\d{1,6}$/
 
 export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -137,7 +137,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { additionalProperties: false }
         ),
         response: {
-          200: Type.Object({ items: Type.Array(WindowAnomalySchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          200: Type.Object({ items: Type.Array(AnomalySchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
           ...problemResponses(400, 401, 404, 429, 503)
         }
       }

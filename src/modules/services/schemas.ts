@@ -1,5 +1,4 @@
 import Type from 'typebox'
-import { SEVERITIES } from '../../db/schema/index.js'
 import { Nullable, Timestamp, Uuid } from '../../lib/schemas.js'
 
 export const SERVICE_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$'
@@ -85,14 +84,3 @@ export const ServiceSchema = Type.Object({
   createdAt: Timestamp,
   updatedAt: Timestamp
 })
-
-/** An anomaly as kept in the service's recent window. */
-export const WindowAnomalyFields = {
-  metric: Type.String(),
-  value: Type.Number(),
-  expected: Type.Number(),
-  zScore: Type.Number(),
-  severity: Type.Enum(SEVERITIES),
-  at: Timestamp,
-  suppressed: Type.Boolean()
-}

@@ -4,7 +4,7 @@ import { errors, problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { Page, pageRequest, toPage } from '../../lib/pagination.js'
 import { IdParams, toDate } from '../../lib/schemas.js'
-import { WindowAnomalyFields } from '../services/schemas.js'
+import { ServiceAnomalySchema } from '../detection/schemas.js'
 import type { RuleWindow } from './matcher.js'
 import { ListRulesQuery, presentRule, SuppressionRuleBody, SuppressionRuleSchema } from './schemas.js'
 
@@ -45,7 +45,7 @@ function ruleWindow(body: RuleBody): RuleWindow {
 const PreviewReply = Type.Object({
   matches: Type.Integer({ description: 'anomalies of the last hour the rule would have suppressed' }),
   examined: Type.Integer({ description: 'anomalies of the last hour on the services the rule names' }),
-  examples: Type.Array(Type.Object({ service: Type.String(), ...WindowAnomalyFields }))
+  examples: Type.Array(ServiceAnomalySchema)
 })
 
 export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
-import type { AccessTokenClaims } from '../src/modules/auth/tokens.js'
-import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from './helpers.js'
+import type { AccessTokenClaims } from '../../../src/modules/auth/tokens.js'
+import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from '../../helpers.js'
 
 const ctx = useApp()
 

@@ -1,9 +1,9 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { Role } from '../src/db/schema/index.js'
+import type { Role } from '../../src/db/schema/index.js'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../src/app.js'
-import { apiKey, auditActions, call, expectProblem, signup, testConfig, useApp, userWithRole, type Org } from './helpers.js'
+import { buildApp } from '../../src/app.js'
+import { apiKey, auditActions, call, expectProblem, signup, testConfig, useApp, userWithRole, type Org } from '../helpers.js'
 
 const ctx = useApp()
 
@@ -141,7 +141,7 @@ describe('authentication and roles', () => {
   it('a revoked API key answers 401 on the very next request, although it was cached', async () => {
     const key = await apiKey(ctx.app, org, 'agent')
     expect((await call(ctx.app, key.key, { method: 'GET', url: '/v1/services' })).statusCode).toBe(200)
-    expect(await ctx.app.redis.exists(`auth:apikey:${(await import('../src/lib/crypto.js')).sha256(key.key)}`)).toBe(1)
+    expect(await ctx.app.redis.exists(`auth:apikey:${(await import('../../src/lib/crypto.js')).sha256(key.key)}`)).toBe(1)
 
     const listed = await call(ctx.app, org.token, { method: 'GET', url: '/v1/api-keys' })
     expect(listed.body).not.toContain(key.key)

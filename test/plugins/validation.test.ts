@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { auditActions, call, expectProblem, signup, useApp, type Org } from './helpers.js'
+import { auditActions, call, expectProblem, signup, useApp, type Org } from '../helpers.js'
 
 const ctx = useApp()
 

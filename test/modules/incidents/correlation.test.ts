@@ -1,10 +1,10 @@
 import { and, eq, ne } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
-import { incidents } from '../src/db/schema/index.js'
-import { startWorker } from '../src/worker.js'
-import { apiKey, call, signup, steady, testConfig, useApp, type Org } from './helpers.js'
-import { startRedis } from './servers.js'
+import { buildApp } from '../../../src/app.js'
+import { incidents } from '../../../src/db/schema/index.js'
+import { startWorker } from '../../../src/worker.js'
+import { apiKey, call, signup, steady, testConfig, useApp, type Org } from '../../helpers.js'
+import { startRedis } from '../../servers.js'
 
 const ctx = useApp({ SWEEP_INTERVAL_MS: '200' })
 

@@ -1,8 +1,8 @@
 import snappy from 'snappyjs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { encodeWriteRequest, WriteRequest } from '../src/modules/integrations/remote-write.js'
-import { metricOf, serviceOf } from '../src/modules/integrations/mapping.js'
-import { apiKey, auditActions, call, expectProblem, signup, useApp, type Org } from './helpers.js'
+import { encodeWriteRequest, WriteRequest } from '../../../src/modules/integrations/remote-write.js'
+import { metricOf, serviceOf } from '../../../src/modules/integrations/mapping.js'
+import { apiKey, auditActions, call, expectProblem, signup, useApp, type Org } from '../../helpers.js'
 
 const ctx = useApp()
 

@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDb } from '../src/db/client.js'
-import { DEAD_LETTER_STREAM, DLQ_STREAM, startReplayer, type DeferredOutcome } from '../src/jobs/dlq.js'
-import { freePort, startRedis } from './servers.js'
+import { createDb } from '../../src/db/client.js'
+import { DEAD_LETTER_STREAM, DLQ_STREAM, startReplayer, type DeferredOutcome } from '../../src/jobs/dlq.js'
+import { freePort, startRedis } from '../servers.js'
 
 describe('audit:dlq replayer', () => {
   let server: Awaited<ReturnType<typeof startRedis>>

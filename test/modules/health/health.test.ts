@@ -1,6 +1,6 @@
 import { createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { call, expectProblem, signup, useApp } from './helpers.js'
+import { call, expectProblem, signup, useApp } from '../../helpers.js'
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, createService, expectProblem, signup, clockStoppedInAMinute, steady, useApp, type Org } from './helpers.js'
+import { PLAN_LIMITS } from '../../../src/modules/subscription/plans.js'
+import { apiKey, call, createService, expectProblem, signup, clockStoppedInAMinute, steady, useApp, type Org } from '../../helpers.js'
 
 const ctx = useApp()
 

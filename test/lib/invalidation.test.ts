@@ -2,9 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import { Redis } from 'ioredis'
 import { describe, expect, it, vi } from 'vitest'
-import { createInvalidationBus, fetchFresh } from '../src/lib/invalidation.js'
-import { createRedis } from '../src/redis/client.js'
-import { startRedis } from './servers.js'
+import { createInvalidationBus, fetchFresh } from '../../src/lib/invalidation.js'
+import { createRedis } from '../../src/redis/client.js'
+import { startRedis } from '../servers.js'
 
 describe('fetchFresh', () => {
   it('an invalidation during a fetch makes it read again instead of failing the request', async () => {

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { PLAN_LIMITS } from '../src/modules/subscription/plans.js'
-import { apiKey, call, expectProblem, signup, clockStoppedInAMinute, uniqueEmail, useApp } from './helpers.js'
+import { PLAN_LIMITS } from '../../src/modules/subscription/plans.js'
+import { apiKey, call, expectProblem, signup, clockStoppedInAMinute, uniqueEmail, useApp } from '../helpers.js'
 
 describe('per-credential rate limit', () => {
   const ctx = useApp({}, { clock: clockStoppedInAMinute() })

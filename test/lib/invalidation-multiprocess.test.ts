@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { buildApp } from '../src/app.js'
-import { FRESHNESS_MS } from '../src/lib/invalidation.js'
-import { sha256 } from '../src/lib/crypto.js'
-import { REVOKED } from '../src/modules/api-keys/credentials.js'
-import { keys } from '../src/redis/keys.js'
-import { apiKey, call, expectProblem, signup, testConfig, useApp } from './helpers.js'
-import { startTcpProxy } from './servers.js'
+import { buildApp } from '../../src/app.js'
+import { FRESHNESS_MS } from '../../src/lib/invalidation.js'
+import { sha256 } from '../../src/lib/crypto.js'
+import { REVOKED } from '../../src/modules/api-keys/credentials.js'
+import { keys } from '../../src/redis/keys.js'
+import { apiKey, call, expectProblem, signup, testConfig, useApp } from '../helpers.js'
+import { startTcpProxy } from '../servers.js'
 
 // Two API instances sharing Postgres and Redis, as two processes behind a load balancer would.
 const a = useApp()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { auditActions, call, expectProblem, PASSWORD, signup, uniqueEmail, useApp } from './helpers.js'
+import { auditActions, call, expectProblem, PASSWORD, signup, uniqueEmail, useApp } from '../../helpers.js'
 
 const ctx = useApp()
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { and, eq } from 'drizzle-orm'
-import { idempotencyKeys } from '../src/db/schema/index.js'
-import { IN_PROGRESS_LEASE_MS, REDACTED } from '../src/plugins/idempotency.js'
-import { apiKey, call, expectProblem, signup, useApp } from './helpers.js'
+import { idempotencyKeys } from '../../src/db/schema/index.js'
+import { IN_PROGRESS_LEASE_MS, REDACTED } from '../../src/plugins/idempotency.js'
+import { apiKey, call, expectProblem, signup, useApp } from '../helpers.js'
 
 const ctx = useApp()
 

@@ -3,12 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue } from 'bullmq'
 import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
-import { idempotencyKeys, sessions } from '../src/db/schema/index.js'
-import { purgeExpired } from '../src/jobs/maintenance.js'
-import { startWorker } from '../src/worker.js'
+import { idempotencyKeys, sessions } from '../../src/db/schema/index.js'
+import { purgeExpired } from '../../src/jobs/maintenance.js'
+import { startWorker } from '../../src/worker.js'
 import { Redis } from 'ioredis'
-import { signup, testConfig, useApp } from './helpers.js'
-import { startRedis } from './servers.js'
+import { signup, testConfig, useApp } from '../helpers.js'
+import { startRedis } from '../servers.js'
 
 const ctx = useApp()
 const DAY = 86_400_000

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { globMatches, inSchedule, suppressedUpTo, suppresses, type RuleWindow } from '../src/modules/suppression/matcher.js'
+import { globMatches, inSchedule, suppressedUpTo, suppresses, type RuleWindow } from '../../../src/modules/suppression/matcher.js'
 
 const always = { startsAt: new Date(0), endsAt: new Date('2100-01-01T00:00:00Z') }
 const rule = (overrides: Partial<RuleWindow>): RuleWindow => ({

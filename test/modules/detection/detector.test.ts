@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { DetectionConfig } from '../src/db/schema/index.js'
-import { scoreServiceBatch, type SampleInput, type ScoredBatch } from '../src/modules/detection/detector.js'
-import { defineScripts } from '../src/redis/scripts.js'
+import type { DetectionConfig } from '../../../src/db/schema/index.js'
+import { scoreServiceBatch, type SampleInput, type ScoredBatch } from '../../../src/modules/detection/detector.js'
+import { defineScripts } from '../../../src/redis/scripts.js'
 
 let redis: Redis
 beforeAll(() => {

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startWorker } from '../src/worker.js'
-import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from './helpers.js'
-import { startReceiver } from './receiver.js'
+import { startWorker } from '../../../src/worker.js'
+import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from '../../helpers.js'
+import { startReceiver } from '../../receiver.js'
 
 const ctx = useApp({
   WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { call, createService, expectProblem, signup, useApp, userWithRole, type Org } from './helpers.js'
-import { openIncident } from './fixtures.js'
+import { call, createService, expectProblem, signup, useApp, userWithRole, type Org } from '../../helpers.js'
+import { openIncident } from '../../fixtures.js'
 
 const ctx = useApp()
 
