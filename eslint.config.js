@@ -36,6 +36,7 @@ const MODULE_ORDER = [
   'actions',
   'runbooks',
   'incidents',
+  'backtest',
   'alerts',
   'ingest',
   'integrations'

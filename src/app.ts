@@ -9,6 +9,7 @@ import { alertRoutes } from './modules/alerts/routes.js'
 import { apiKeyRoutes } from './modules/api-keys/routes.js'
 import { auditRoutes } from './modules/audit/routes.js'
 import { authRoutes, meRoutes } from './modules/auth/routes.js'
+import { backtestRoutes } from './modules/backtest/routes.js'
 import { eventRoutes } from './modules/events/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
 import { ingestRoutes } from './modules/ingest/routes.js'
@@ -85,6 +86,7 @@ export const autopilot = fp<{ config: Config; clock?: Clock }>(
           apiKeyRoutes,
           subscriptionRoutes,
           serviceRoutes,
+          backtestRoutes,
           ingestRoutes,
           alertRoutes,
           integrationRoutes,

@@ -14,6 +14,7 @@ import { createAlertService } from './modules/alerts/service.js'
 import { createApiKeysService } from './modules/api-keys/service.js'
 import { createAuditService } from './modules/audit/service.js'
 import { createAuthService } from './modules/auth/service.js'
+import { createBacktestService } from './modules/backtest/service.js'
 import { createEventPublisher } from './modules/events/publisher.js'
 import { createEventReader, EVENT_BLOCK_MS } from './modules/events/reader.js'
 import { createIncidentsService } from './modules/incidents/service.js'
@@ -112,6 +113,7 @@ export function createServices(infra: Infrastructure) {
     onQuotaError: throttled((err) => log.warn({ err }, 'ingest quota not counted in Redis'))
   })
   const integrations = createIntegrationsService({ db, ingest, alerts })
+  const backtest = createBacktestService({ redis, services })
   return {
     publish,
     openEventStream,
@@ -126,6 +128,7 @@ export function createServices(infra: Infrastructure) {
     alerts,
     ingest,
     integrations,
+    backtest,
     auth,
     users,
     apiKeys,

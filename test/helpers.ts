@@ -5,6 +5,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import type { Role } from '../src/db/schema/index.js'
 import { manualClock, type Clock } from '../src/lib/clock.js'
+import { EPISODE_CALM_SAMPLES } from '../src/modules/detection/detector.js'
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, QUEUE_PREFIX: `{test-${randomUUID().slice(0, 8)}}`, ...overrides })
@@ -35,6 +36,30 @@ export const clockStoppedInAMinute = () => manualClock(Math.floor(Date.now() / 6
 
 /** 100 ± 2, cycling: a steady series with a known spread, for warming baselines. */
 export const steady = (i: number) => 100 + [2, -2, 1, -1, 0][i % 5]!
+
+/**
+ * `n` samples of one series (steady by default) with explicit, increasing timestamps `stepMs` apart, the
+ * last at `endAt`: with the defaults, 40 samples over 39 minutes, enough for a baseline on default settings
+ * (minSamples 30, minSpanSeconds 1800) to score. A sample sent afterwards without a timestamp arrives "now",
+ * after them. On a warmed series (100 ± 2) a new sample of 110 is a warning (z ≈ 5.5) and 120 or more a
+ * critical (z ≥ 8); 106 is within the band.
+ */
+export function warmSamples(
+  service: string,
+  metric: string,
+  n = 40,
+  { endAt = Date.now() - 1000, stepMs = 60_000, value = steady }: { endAt?: number; stepMs?: number; value?: (i: number) => number } = {}
+) {
+  return Array.from({ length: n }, (_, i) => ({ service, metric, value: value(i), timestamp: endAt - (n - 1 - i) * stepMs }))
+}
+
+/**
+ * Steady samples arriving now (no timestamp), as many as end an anomaly episode of the series (samples
+ * below half the threshold): the next anomaly of the series starts a new episode and is listed again.
+ */
+export function calmSamples(service: string, metric: string, n = EPISODE_CALM_SAMPLES) {
+  return Array.from({ length: n }, (_, i) => ({ service, metric, value: steady(i) }))
+}
 
 export const uniqueEmail = (label = 'user') => `${label}-${randomUUID()}@example.test`
 export const PASSWORD = 'correct horse battery staple'

@@ -66,9 +66,15 @@ describe('bounded Redis memory', () => {
     try {
       const org = await signup(app)
       const key = (await apiKey(app, org)).key
-      const send = (values: number[]) =>
-        call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: values.map((value, i) => ({ service: `svc-${i % 3}`, metric: 'lat', value })) } })
-      await send(Array.from({ length: 60 }, (_, i) => 100 + (i % 5)))
+      // Three services warmed over two hours of sample time (a baseline scores only with 30 min behind it).
+      const from = Date.now() - 130 * 60_000
+      const send = (values: number[], timed = false) =>
+        call(app, key, {
+          method: 'POST',
+          url: '/v1/metrics',
+          payload: { samples: values.map((value, i) => ({ service: `svc-${i % 3}`, metric: 'lat', value, ...(timed ? { timestamp: from + i * 60_000 } : {}) })) }
+        })
+      await send(Array.from({ length: 120 }, (_, i) => 100 + (i % 5)), true)
       await send([900, 900, 900])
       await call(app, key, { method: 'POST', url: '/v1/alerts', payload: { service: 'svc-0', dedupKey: 'k', action: 'trigger', title: 't', severity: 'warning' } })
       await call(app, org.token, { method: 'POST', url: '/v1/suppression-rules', payload: { startsAt: Date.now(), endsAt: Date.now() + 60_000, reason: 'x' } })
@@ -85,7 +91,8 @@ describe('bounded Redis memory', () => {
       for (const k of keys) if ((await client.pttl(k)) < 0) withoutTtl.push(k)
       client.disconnect()
       expect(withoutTtl).toEqual([])
-      expect(keys.some((k) => k.startsWith('baseline:{'))).toBe(true)
+      expect(keys.some((k) => k.startsWith('model:{'))).toBe(true)
+      expect(keys.some((k) => k.startsWith('recent_anomalies:{'))).toBe(true)
       expect(keys.some((k) => k.startsWith('events:'))).toBe(true)
       expect(keys.some((k) => k.startsWith('rate_limit:'))).toBe(true)
     } finally {

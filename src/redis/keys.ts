@@ -1,7 +1,8 @@
 /** Every key the service writes to the state Redis, in one place (see DESIGN.md, key schema). */
 export const keys = {
   /** `{serviceId}` is a Redis Cluster hash tag: one service's keys share a slot, so one script can touch them all. */
-  baseline: (serviceId: string, metric: string) => `baseline:{${serviceId}}:${metric}`,
+  /** a series' packed model (level, spread, seasonal profile, episode): src/redis/scripts/score-samples.lua */
+  model: (serviceId: string, metric: string) => `model:{${serviceId}}:${metric}`,
   baselineIndex: (serviceId: string) => `baseline_index:{${serviceId}}`,
   recentAnomalies: (serviceId: string) => `recent_anomalies:{${serviceId}}`,
   openIncident: (serviceId: string) => `incidents:{${serviceId}}`,

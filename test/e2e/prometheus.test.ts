@@ -127,9 +127,13 @@ describe('real Prometheus and Alertmanager', () => {
       (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items.find((s: { name: string }) => s.name === 'e2e-exporter')
     await expect.poll(service, { timeout: 30_000, interval: 500 }).toBeDefined()
     const { id } = await service()
+    // Samples carry Prometheus' real scrape times, a second apart: the default warm-up span (minSpanSeconds
+    // 1800) would take half an hour, so this service needs 20 s of them (and the default 30 samples).
+    const patched = await call(ctx.app, org.token, { method: 'PATCH', url: `/v1/services/${id}`, payload: { detection: { minSpanSeconds: 20 } } })
+    expect(patched.statusCode, patched.body).toBe(200)
     const latency = async () =>
       (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${id}/baselines` })).json().items.find((b: { metric: string }) => b.metric === 'e2e_latency_ms')
-    await expect.poll(async () => (await latency())?.state, { timeout: 40_000, interval: 500 }).toBe('ready')
+    await expect.poll(async () => (await latency())?.state, { timeout: 50_000, interval: 500 }).toBe('ready')
     expect((await latency()).mean).toBeGreaterThan(99)
   }, 90_000)
 

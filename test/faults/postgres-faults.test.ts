@@ -7,7 +7,7 @@ import { runMigrations } from '../../src/db/migrate.js'
 import { actions, auditLog } from '../../src/db/schema/index.js'
 import { DLQ_STREAM } from '../../src/jobs/dlq.js'
 import { startWorker } from '../../src/worker.js'
-import { apiKey, call, signup, steady, testConfig } from '../helpers.js'
+import { apiKey, call, signup, testConfig, warmSamples } from '../helpers.js'
 import { startReceiver } from '../receiver.js'
 import { startPostgres, startRedis } from '../servers.js'
 
@@ -45,9 +45,10 @@ describe('Postgres stopped for 10 s while actions complete (private cluster)', (
       // Three services: their actions run at the same time (one at a time per service).
       for (const service of ['pg-a', 'pg-b', 'pg-c']) {
         await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: service, detection: { minSamples: 5 } } })
-        const send = (value: number) => call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service, metric: 'lat', value }] } })
-        for (let i = 0; i < 8; i++) await send(steady(i))
-        const incidentId = (await send(900)).json().incidents[0].id
+        const send = (sample: object) => call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [sample] } })
+        // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
+        for (const sample of warmSamples(service, 'lat', 8, { stepMs: 300_000 })) await send(sample)
+        const incidentId = (await send({ service, metric: 'lat', value: 900 })).json().incidents[0].id
         const action = await call(app, org.token, { method: 'POST', url: `/v1/incidents/${incidentId}/actions`, payload: { type: 'webhook', params: { url: `${receiver.url}/${service}` } } })
         ids.push(action.json().id)
         await call(app, org.token, { method: 'POST', url: `/v1/actions/${action.json().id}/approve` })

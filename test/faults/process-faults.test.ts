@@ -6,7 +6,7 @@ import { actions, incidents } from '../../src/db/schema/index.js'
 import { startReceiver } from '../receiver.js'
 import { startRedis } from '../servers.js'
 import { json, startProcess, tenant } from './processes.js'
-import { steady } from '../helpers.js'
+import { warmSamples } from '../helpers.js'
 
 const { db, pool } = createDb(process.env.DATABASE_URL!)
 afterAll(() => pool.end())
@@ -30,9 +30,10 @@ async function remediationRig() {
 
 async function openIncident(url: string, key: string, token: string, service: string) {
   await json(`${url}/v1/services`, { token, body: { name: service, detection: { minSamples: 5 } } })
-  const send = (value: number) => json(`${url}/v1/metrics`, { token: key, body: { samples: [{ service, metric: 'lat', value }] } })
-  for (let i = 0; i < 8; i++) await send(steady(i))
-  return (await send(900)).body.incidents[0].id as string
+  const send = (sample: object) => json(`${url}/v1/metrics`, { token: key, body: { samples: [sample] } })
+  // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
+  for (const sample of warmSamples(service, 'lat', 8, { stepMs: 300_000 })) await send(sample)
+  return (await send({ service, metric: 'lat', value: 900 })).body.incidents[0].id as string
 }
 
 describe('SIGTERM during a load burst', () => {

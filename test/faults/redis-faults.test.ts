@@ -4,7 +4,7 @@ import { createDb } from '../../src/db/client.js'
 import { incidents } from '../../src/db/schema/index.js'
 import { startRedis } from '../servers.js'
 import { json, startProcess, tenant } from './processes.js'
-import { steady } from '../helpers.js'
+import { steady, warmSamples } from '../helpers.js'
 
 const { db, pool } = createDb(process.env.DATABASE_URL!)
 afterAll(() => pool.end())
@@ -24,8 +24,10 @@ describe('state Redis killed and restarted empty during ingestion (real API proc
   it('answers 503 with Retry-After in the gap, never crashes, resumes detection, no duplicate incident', async () => {
     const { key, token } = await tenant(api.url)
     await json(`${api.url}/v1/services`, { token, body: { name: 'victim', detection: { minSamples: 5 } } })
-    const send = (value: number) => json(`${api.url}/v1/metrics`, { token: key, body: { samples: [{ service: 'victim', metric: 'lat', value }] } })
-    for (let i = 0; i < 10; i++) expect((await send(steady(i))).status).toBe(202)
+    const sendSample = (sample: object) => json(`${api.url}/v1/metrics`, { token: key, body: { samples: [sample] } })
+    const send = (value: number) => sendSample({ service: 'victim', metric: 'lat', value })
+    // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
+    for (const sample of warmSamples('victim', 'lat', 10, { stepMs: 300_000 })) expect((await sendSample(sample)).status).toBe(202)
     const opened = await send(900)
     expect(opened.body.incidents[0].created).toBe(true)
 
@@ -45,8 +47,10 @@ describe('state Redis killed and restarted empty during ingestion (real API proc
     expect(ready.body).toMatchObject({ status: 'degraded', checks: { redis: 'down', postgres: 'ok' } })
 
     await redis.restart()
-    await expect.poll(async () => (await send(steady(1))).status, { timeout: 10_000, interval: 200 }).toBe(202)
-    for (let i = 0; i < 6; i++) await send(steady(i))
+    // The baseline relearns from scratch: 7 timestamped samples over 30 minutes, the first one sent until accepted.
+    const [first, ...relearn] = warmSamples('victim', 'lat', 7, { stepMs: 300_000 })
+    await expect.poll(async () => (await sendSample(first!)).status, { timeout: 10_000, interval: 200 }).toBe(202)
+    for (const sample of relearn) await sendSample(sample)
     const after = await send(900)
     expect(after.status).toBe(202)
     expect(after.body.anomalies).toHaveLength(1)

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/app.js'
 import { actions, auditLog } from '../../src/db/schema/index.js'
 import { DLQ_STREAM } from '../../src/jobs/dlq.js'
 import { startWorker } from '../../src/worker.js'
-import { apiKey, call, signup, steady, testConfig, type Org } from '../helpers.js'
+import { apiKey, call, signup, testConfig, warmSamples, type Org } from '../helpers.js'
 import { startReceiver } from '../receiver.js'
 import { startRedis } from '../servers.js'
 
@@ -21,7 +21,8 @@ async function scene(app: App, url: string) {
   await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'svc', detection: { minSamples: 5 } } })
   const send = (values: number[]) =>
     call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: values.map((value) => ({ service: 'svc', metric: 'm', value })) } })
-  await send(Array.from({ length: 10 }, (_, i) => steady(i)))
+  // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
+  await call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: warmSamples('svc', 'm', 10, { stepMs: 300_000 }) } })
   const incidentId = (await send([900])).json().incidents[0].id as string
   return {
     org,

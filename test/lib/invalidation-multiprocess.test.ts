@@ -36,7 +36,7 @@ describe('in-process caches across API processes', () => {
   it('a service changed through one process is seen at once by the other (pub/sub invalidation)', async () => {
     const org = await signup(a.app)
     const key = (await apiKey(a.app, org)).key
-    const created = await call(a.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'shared', detection: { minSamples: 5 } } })
+    const created = await call(a.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'shared', detection: { minSamples: 5, minSpanSeconds: 0 } } })
     const send = (value: number) => call(b.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'shared', metric: 'lat', value }] } })
     for (let i = 0; i < 10; i++) await send(100 + (i % 3))
     expect((await send(101)).json().learning).toBe(0) // b has the service (minSamples 5) in its LRU

@@ -7,9 +7,12 @@ export interface MetricDetection {
   direction: 'up' | 'down' | 'both'
   zThreshold?: number
 }
+export type Seasonality = 'auto' | 'none' | 'daily' | 'weekly'
 export interface DetectionConfig {
   zThreshold: number
   minSamples: number
+  minSpanSeconds: number
+  seasonality: Seasonality
   quietPeriodSeconds: number
   openAfterWarnings: number
   warningWindowSeconds: number

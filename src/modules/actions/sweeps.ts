@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Database } from '../../db/client.js'
+import type { DetectionConfig } from '../../db/schema/index.js'
 import type { Clock } from '../../lib/clock.js'
 import type { Actor } from '../../lib/context.js'
 import type { TypedQueue } from '../../redis/queues.js'
@@ -89,13 +90,16 @@ export function createActionSweeps<Committed>(deps: {
   }
 
   /** What the window says about an incident's metrics since the action finished. */
-  async function verdictOf(serviceId: string, minSamples: number, metrics: string[], since: number): Promise<[VerificationVerdict, Record<string, unknown>]> {
+  async function verdictOf(serviceId: string, detection: DetectionConfig, metrics: string[], since: number): Promise<[VerificationVerdict, Record<string, unknown>]> {
     if (metrics.length === 0) return ['skipped', { reason: 'the incident has no metrics to measure' }]
     const anomalies = (await recentAnomalies(deps.redis, serviceId, since)).filter(
       (a) => !a.suppressed && metrics.includes(a.metric) && Date.parse(a.at) > since
     )
     if (anomalies.length > 0) return ['not_recovered', { anomalies: anomalies.slice(0, 20) }]
-    const baselines = (await baselinesOf(deps.redis, serviceId, minSamples)).filter((b) => metrics.includes(b.metric) && Date.parse(b.updatedAt) > since)
+    const baselines = (await baselinesOf(deps.redis, serviceId, detection)).filter((b) => metrics.includes(b.metric) && Date.parse(b.updatedAt) > since)
+    // An episode that began before the action and is still going: its metric has not come back.
+    const ongoing = baselines.filter((b) => b.episode && Date.parse(b.episode.lastAt) > since)
+    if (ongoing.length > 0) return ['not_recovered', { episodes: ongoing.map((b) => ({ metric: b.metric, ...b.episode })) }]
     if (baselines.length === 0) return ['skipped', { reason: 'no samples of the incident metrics since the action' }]
     return ['recovered', { metrics: baselines.map((b) => ({ metric: b.metric, mean: b.mean, stddev: b.stddev })) }]
   }
@@ -111,7 +115,7 @@ export function createActionSweeps<Committed>(deps: {
     let verified = 0
     for (const { action, metrics, service } of due) {
       const since = action.finishedAt!
-      const [verdict, details] = await verdictOf(service.id, detectionOf(service).minSamples, metrics, since.getTime())
+      const [verdict, details] = await verdictOf(service.id, detectionOf(service), metrics, since.getTime())
       const ctx = { organizationId: action.organizationId, actor: VERIFIER }
       const outcome = await db.transaction(async (tx) => {
         const before = await lockAction(tx, action.id)

@@ -3,8 +3,26 @@ import type { DetectionConfig, Severity } from '../../db/schema/index.js'
 import { keys, TTL } from '../../redis/keys.js'
 import '../../redis/scripts.js'
 
-/** Exponential weight of a new sample once the series is past its first 1/alpha samples. */
-export const BASELINE_ALPHA = 0.05
+/** Consecutive samples below half the threshold that end an episode. */
+export const EPISODE_CALM_SAMPLES = 24
+
+/**
+ * The Redis keys one scoring run uses: the live ones of a service, or a backtest's scratch ones. All carry
+ * the same hash tag, so one script call may touch them all (on a cluster too).
+ */
+export interface ModelKeys {
+  model: (metric: string) => string
+  index: string
+  window: string
+  /** how long a model outlives its last sample */
+  ttlMs: number
+}
+export const liveKeys = (serviceId: string): ModelKeys => ({
+  model: (metric) => keys.model(serviceId, metric),
+  index: keys.baselineIndex(serviceId),
+  window: keys.recentAnomalies(serviceId),
+  ttlMs: TTL.baselineMs
+})
 
 export interface SampleInput {
   metric: string
@@ -15,6 +33,10 @@ export interface SampleInput {
   suppressedUpTo: Severity | null
 }
 
+/** What the script reports: an episode's start, its escalation to critical, or its end. */
+export type EpisodeMark = 'start' | 'escalation' | 'end'
+const MARKS: Record<number, EpisodeMark> = { 1: 'start', 2: 'escalation', 3: 'end' }
+
 export interface DetectedSampleAnomaly {
   /** position of the sample in the batch */
   index: number
@@ -23,21 +45,29 @@ export interface DetectedSampleAnomaly {
   severity: Severity
   suppressed: boolean
   time: number
+  kind: EpisodeMark
 }
 
 export interface ScoredBatch {
-  /** samples that fed a baseline still below minSamples */
+  /** samples that fed a baseline still warming up (too few samples or too short a time span) */
   learning: number
   /** samples older than their series: kept for the record, not learned */
   stale: number
+  /** episode starts and escalations, in batch order */
   anomalies: DetectedSampleAnomaly[]
-  /** unsuppressed anomalies of the service within the warning window, this batch included */
+  /** episodes that ended: z is the peak, time the last anomalous sample */
+  ended: DetectedSampleAnomaly[]
+  /** unsuppressed episode starts and escalations of the service within the warning window, this batch included */
   recentAnomalies: number
+  /** unsuppressed anomalous samples of episodes already reported (they keep an incident from going quiet) */
+  continuing: number
 }
 
 const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
 const DIRECTION_CODE = { up: 'u', down: 'd', both: 'b' } as const
-const FIELDS_PER_ANOMALY = 6
+const SEASONALITY_CODE = { auto: 'a', none: 'n', daily: 'd', weekly: 'w' } as const
+const FIELDS_PER_ANOMALY = 7
+const HEADER = 4
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
 export async function scoreServiceBatch(
@@ -45,10 +75,11 @@ export async function scoreServiceBatch(
   serviceId: string,
   detection: DetectionConfig,
   samples: SampleInput[],
-  now = Date.now()
+  now = Date.now(),
+  space: ModelKeys = liveKeys(serviceId)
 ): Promise<ScoredBatch> {
   const keyIndex = new Map<string, number>()
-  const scriptKeys = [keys.recentAnomalies(serviceId), keys.baselineIndex(serviceId)]
+  const scriptKeys = [space.window, space.index]
   let seriesSpec = ''
   let sampleSpec = ''
   for (const sample of samples) {
@@ -56,29 +87,50 @@ export async function scoreServiceBatch(
     if (index === undefined) {
       index = scriptKeys.length + 1
       keyIndex.set(sample.metric, index)
-      scriptKeys.push(keys.baseline(serviceId, sample.metric))
+      scriptKeys.push(space.model(sample.metric))
       const metric = detection.metrics[sample.metric]
-      seriesSpec += `${sample.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']};`
+      seriesSpec += `${sample.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']} ${SEASONALITY_CODE[detection.seasonality]};`
     }
     sampleSpec += `${index} ${sample.value} ${sample.time ?? -1} ${sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0};`
   }
   const reply = (await redis.scoreSamples(
     scriptKeys.length,
     ...scriptKeys,
-    `${detection.minSamples} ${BASELINE_ALPHA} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${TTL.baselineMs} ${now}`,
+    `${detection.minSamples} ${detection.minSpanSeconds * 1000} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${space.ttlMs} ${now} ${EPISODE_CALM_SAMPLES}`,
     seriesSpec,
     sampleSpec
   )) as (string | number)[]
   const anomalies: DetectedSampleAnomaly[] = []
-  for (let i = 3; i < reply.length; i += FIELDS_PER_ANOMALY) {
-    anomalies.push({
+  const ended: DetectedSampleAnomaly[] = []
+  for (let i = HEADER; i < reply.length; i += FIELDS_PER_ANOMALY) {
+    const kind = MARKS[Number(reply[i + 6])]!
+    ;(kind === 'end' ? ended : anomalies).push({
       index: Number(reply[i]) - 1,
       zScore: Number(reply[i + 1]),
       expected: Number(reply[i + 2]),
       severity: reply[i + 3] === 2 ? 'critical' : 'warning',
       suppressed: reply[i + 4] === 1,
-      time: Number(reply[i + 5])
+      time: Number(reply[i + 5]),
+      kind
     })
   }
-  return { learning: Number(reply[1]), stale: Number(reply[2]), anomalies, recentAnomalies: Number(reply[0]) }
+  return { learning: Number(reply[1]), stale: Number(reply[2]), anomalies, ended, recentAnomalies: Number(reply[0]), continuing: Number(reply[3]) }
+}
+
+/** The packed model's scalars, in the order score-samples.lua writes them (little-endian doubles), then the profile. */
+const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv'] as const
+const MODEL_VERSION = 3
+const PROFILE_BUCKETS = 96
+export const MODEL_BYTES = MODEL_SCALARS.length * 8 + PROFILE_BUCKETS * 4
+export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[] }
+
+/** Reads a series' packed model; null when absent or written by another model version. */
+export function decodeModel(packed: Buffer | null): Model | null {
+  if (!packed || packed.length !== MODEL_BYTES || packed.readDoubleLE(0) !== MODEL_VERSION) return null
+  const model = { profile: [] as number[] } as unknown as Model
+  MODEL_SCALARS.forEach((name, i) => {
+    model[name] = packed.readDoubleLE(i * 8)
+  })
+  for (let i = 0; i < PROFILE_BUCKETS; i++) model.profile.push(packed.readFloatLE(MODEL_SCALARS.length * 8 + i * 4))
+  return model
 }

@@ -2,8 +2,11 @@ import Type, { type Static } from 'typebox'
 import { SEVERITIES } from '../../db/schema/index.js'
 import { Timestamp } from '../../lib/schemas.js'
 
-/** The fields of an anomaly: one sample that left its baseline's band. */
+/** The fields of an anomaly: the sample at which an episode of one series started or escalated. */
 export const AnomalyFields = {
+  kind: Type.Enum(['start', 'escalation'] as const, {
+    description: 'an anomaly episode (consecutive anomalous samples of one series) starting, or first turning critical'
+  }),
   metric: Type.String(),
   value: Type.Number(),
   expected: Type.Number(),

@@ -38,6 +38,8 @@ export type AnomalySignal = Pick<Anomaly, 'metric' | 'severity' | 'zScore'>
 export type IncidentEvent =
   /** new anomalies of the service fold into its open incident */
   | { type: 'anomalies'; anomalies: AnomalySignal[] }
+  /** an anomaly episode already counted goes on: the incident is not quiet */
+  | { type: 'ongoing' }
   /** new anomalies re-open an incident resolved moments ago: it is flapping */
   | { type: 'reopen'; anomalies: AnomalySignal[] }
   /** an external alert with the incident's dedup key fires again */
@@ -175,6 +177,8 @@ export function transition(state: IncidentState, event: IncidentEvent, now: Date
         })
       }
     }
+    case 'ongoing':
+      return live(state) ? { set: { lastAnomalyAt: now }, effects: effects({}) } : null
     case 'reopen': {
       if (live(state)) return null
       return {

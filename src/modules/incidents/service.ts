@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
 import type { Database, Executor } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
 import type { Severity } from '../../db/schema/index.js'
@@ -65,6 +66,8 @@ export interface Correlation {
 export const DETECTOR: Actor = { type: 'system', id: 'detector' }
 const AUTO_RESOLVER: Actor = { type: 'system', id: 'auto-resolve' }
 const QUIET_BATCH = 200
+/** How often an ongoing episode refreshes its open incident, at most (far below any quiet period worth having). */
+const KEEP_OPEN_EVERY_MS = 5000
 const NO_OPEN_INCIDENT = 'none'
 /**
  * "Nothing open" is kept briefly: a resolve's cache delete can land after a concurrent re-open wrote the
@@ -214,6 +217,26 @@ export function createIncidentsService(deps: {
   }
 
   /**
+   * An episode already attached goes on: the service's open detector incident (if any) is not quiet. No
+   * audit row and no event: nothing about the incident changes but when it last saw an anomaly.
+   */
+  const keptOpen = new LRUCache<string, number>({ max: 10_000, ttl: KEEP_OPEN_EVERY_MS })
+  async function keepOpen(serviceId: string) {
+    // A long episode continues in every batch: one touch per service every few seconds is enough.
+    if (keptOpen.has(serviceId)) return
+    keptOpen.set(serviceId, 1)
+    const cached = await deps.redis.get(keys.openIncident(serviceId)).catch((err) => {
+      deps.onCacheError(err)
+      return null
+    })
+    if (cached === NO_OPEN_INCIDENT) return
+    await db.transaction(async (tx) => {
+      const open = await lockOpenIncidentOfService(tx, serviceId)
+      if (open) await change(tx, { organizationId: open.organizationId, actor: DETECTOR }, { ...open, service: '' }, { type: 'ongoing' })
+    })
+  }
+
+  /**
    * External alerts deduplicate by key within the organization: a trigger updates the open incident with
    * that key or opens one; a resolve closes it; a trigger after a resolve opens a new one.
    */
@@ -288,7 +311,7 @@ export function createIncidentsService(deps: {
     return incident
   }
 
-  return { list, detail, get, acknowledge, resolve, correlate, applyAlert, resolveQuiet, applyVerdict, announce, forgetOpenIncident }
+  return { list, detail, get, acknowledge, resolve, correlate, keepOpen, applyAlert, resolveQuiet, applyVerdict, announce, forgetOpenIncident }
 }
 export type IncidentsService = ReturnType<typeof createIncidentsService>
 

@@ -42,6 +42,6 @@ export const MetricsReply = Type.Object({
   incidents: Type.Array(
     Type.Object({ id: Uuid, service: Type.String(), status: Type.String(), severity: Type.Enum(SEVERITIES), created: Type.Boolean() })
   ),
-  learning: Type.Integer({ description: 'samples that fed a baseline still below minSamples' }),
+  learning: Type.Integer({ description: 'samples that fed a baseline still warming up (below minSamples or minSpanSeconds)' }),
   stale: Type.Integer({ description: 'samples older than their series, not learned' })
 })

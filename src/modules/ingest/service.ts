@@ -63,7 +63,7 @@ export function createIngestService(deps: {
   redis: Redis
   resolver: ServiceResolver
   rules: RuleCache
-  incidents: Pick<IncidentsService, 'correlate'>
+  incidents: Pick<IncidentsService, 'correlate' | 'keepOpen'>
   publish: PublishEvents
   clock: Clock
   onQuotaError: (err: unknown) => void
@@ -142,6 +142,7 @@ export function createIngestService(deps: {
     let stale = 0
     const anomalies: ServiceAnomaly[] = []
     const correlations = []
+    const ongoing: Promise<unknown>[] = []
     for (const { service, samples: group, batch } of scored) {
       learning += batch.learning
       stale += batch.stale
@@ -149,6 +150,7 @@ export function createIngestService(deps: {
       for (const found of batch.anomalies) {
         const sample = group[found.index]!
         const anomaly: ServiceAnomaly = {
+          kind: found.kind === 'escalation' ? 'escalation' : 'start',
           service: service.name,
           metric: sample.metric,
           value: sample.value,
@@ -164,9 +166,12 @@ export function createIngestService(deps: {
       const triggered =
         live.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
       if (live.length > 0) correlations.push(deps.incidents.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
+      // Episodes already reported that go on keep the service's open incident from going quiet.
+      else if (batch.continuing > 0) ongoing.push(deps.incidents.keepOpen(service.id))
     }
     // The common case, nothing found, costs no further await.
     const settled = correlations.length > 0 ? (await Promise.all(correlations)).filter((c) => c !== null) : []
+    if (ongoing.length > 0) await Promise.all(ongoing)
     if (anomalies.length > 0) {
       const events: AppEvent[] = anomalies.slice(0, MAX_ANOMALY_EVENTS).map((data) => ({ type: 'anomaly.detected', data }))
       for (const correlation of settled) events.push(...correlation.events)

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { SEVERITIES } from '../../db/schema/index.js'
 import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
@@ -14,6 +15,14 @@ const BaselineSchema = Type.Object({
   stddev: Type.Number(),
   samples: Type.Integer(),
   state: Type.Enum(['learning', 'ready'] as const),
+  seasonal: Type.Boolean({ description: 'scored against its learned daily/weekly shape' }),
+  episode: Type.Union(
+    [
+      Type.Object({ startedAt: Timestamp, lastAt: Timestamp, peakZScore: Type.Number(), severity: Type.Enum(SEVERITIES) }),
+      Type.Null()
+    ],
+    { description: 'the anomaly episode going on, if any' }
+  ),
   updatedAt: Timestamp
 })
 const OFFSET_CURSOR = /^\d{1,6}$/
@@ -111,7 +120,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'listBaselines',
-        summary: 'Rolling baselines of the service, one per metric (learning until minSamples)',
+        summary: 'Rolling baselines of the service, one per metric (learning until minSamples over minSpanSeconds)',
+        description: '`mean` is the level without the seasonal part, `stddev` the spread deviations are measured in (σ-equivalent), `episode` the anomaly episode going on.',
         params: IdParams,
         response: { 200: Type.Object({ items: Type.Array(BaselineSchema) }), ...problemResponses(400, 401, 404, 429, 503) }
       }
@@ -126,7 +136,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'listAnomalies',
-        summary: 'Anomalies of the service in the recent window (the last hour at most), newest first',
+        summary: 'Anomaly episode marks of the service in the recent window (the last hour at most), newest first',
+        description: 'Each item is an episode of one series starting (`kind: "start"`) or first turning critical (`kind: "escalation"`); the anomalous samples in between are not listed.',
         params: IdParams,
         querystring: Type.Object(
           {

@@ -5,8 +5,14 @@ export const SERVICE_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$'
 export const METRIC_NAME_PATTERN = '^[A-Za-z_:][A-Za-z0-9_:.-]{0,127}$'
 
 export const DETECTION_DEFAULTS = {
-  zThreshold: 3,
-  minSamples: 10,
+  /** in σ-equivalents of the series' spread (the larger of its mean absolute and its 99th-percentile residual) */
+  zThreshold: 4,
+  /** a baseline scores only with this many samples… */
+  minSamples: 30,
+  /** …spanning at least this long */
+  minSpanSeconds: 1800,
+  /** daily and weekly shape: learned and used when it explains the series (auto), never, or always */
+  seasonality: 'auto' as 'auto' | 'none' | 'daily' | 'weekly',
   quietPeriodSeconds: 600,
   /** An incident opens on one critical anomaly, or on this many warnings within `warningWindowSeconds`. */
   openAfterWarnings: 3,
@@ -26,6 +32,8 @@ const detectionFields = (withDefaults: boolean) => {
   return {
     zThreshold: Type.Number(d(DETECTION_DEFAULTS.zThreshold, { minimum: 0.5, maximum: 100 })),
     minSamples: Type.Integer(d(DETECTION_DEFAULTS.minSamples, { minimum: 2, maximum: 100_000 })),
+    minSpanSeconds: Type.Integer(d(DETECTION_DEFAULTS.minSpanSeconds, { minimum: 0, maximum: 604_800 })),
+    seasonality: Type.Enum(['auto', 'none', 'daily', 'weekly'] as const, d(DETECTION_DEFAULTS.seasonality, {})),
     quietPeriodSeconds: Type.Integer(d(DETECTION_DEFAULTS.quietPeriodSeconds, { minimum: 1, maximum: 604_800 })),
     openAfterWarnings: Type.Integer(d(DETECTION_DEFAULTS.openAfterWarnings, { minimum: 1, maximum: 1000 })),
     warningWindowSeconds: Type.Integer(d(DETECTION_DEFAULTS.warningWindowSeconds, { minimum: 10, maximum: 3600 })),
@@ -73,6 +81,8 @@ export const ServiceSchema = Type.Object({
   detection: Type.Object({
     zThreshold: Type.Number(),
     minSamples: Type.Integer(),
+    minSpanSeconds: Type.Integer(),
+    seasonality: Type.Enum(['auto', 'none', 'daily', 'weekly'] as const),
     quietPeriodSeconds: Type.Integer(),
     openAfterWarnings: Type.Integer(),
     warningWindowSeconds: Type.Integer(),

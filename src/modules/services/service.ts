@@ -135,7 +135,7 @@ export function createServicesService(deps: {
   /** Rolling baselines of the service, one per metric. */
   async function baselines(organizationId: string, id: string) {
     const service = await get(organizationId, id)
-    return baselinesOf(deps.redis, service.id, detectionOf(service).minSamples)
+    return baselinesOf(deps.redis, service.id, detectionOf(service))
   }
 
   /** Anomalies of the service in its recent window since `since` (epoch ms), newest first. */

@@ -10,10 +10,12 @@ export interface PlanLimits {
   requestsPerMinute: number
   /** Series in one Prometheus remote_write request (cardinality guard). */
   maxSeriesPerWrite: number
+  /** Backtests per minute per credential (each replays up to 100,000 rows). */
+  backtestsPerMinute: number
 }
 
 export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
-  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600, maxSeriesPerWrite: 1_000 },
-  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000, maxSeriesPerWrite: 10_000 },
-  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000, maxSeriesPerWrite: 100_000 }
+  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600, maxSeriesPerWrite: 1_000, backtestsPerMinute: 2 },
+  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000, maxSeriesPerWrite: 10_000, backtestsPerMinute: 10 },
+  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000, maxSeriesPerWrite: 100_000, backtestsPerMinute: 60 }
 }

@@ -1,116 +1,289 @@
 --[[
 Scores a batch of samples of one service against their baselines, then learns from them, atomically.
 
-KEYS[1]    recent_anomalies:{serviceId}   sorted set, score = sample time (ms)
+KEYS[1]    recent_anomalies:{serviceId}   sorted set, score = sample time (ms): episode starts and escalations
 KEYS[2]    baseline_index:{serviceId}     set of the service's metric names
-KEYS[3..]  baseline:{serviceId}:<metric>  hash n, mean, var, lastTs, at, ttlAt
-ARGV[1]    "<minSamples> <alpha> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms>"
-ARGV[2]    per baseline key, in KEYS order: "<metric> <z threshold> <direction u|d|b>;" …
+KEYS[3..]  model:{serviceId}:<metric>     string: the series' model, packed (layout below and in detector.ts)
+ARGV[1]    "<minSamples> <minSpanMs> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms> <episodeCalm>"
+ARGV[2]    per baseline key, in KEYS order: "<metric> <z threshold> <direction u|d|b> <seasonality a|n|d|w>;" …
 ARGV[3]    per sample: "<key index> <value> <time ms | -1 = arrival> <suppressed up to 0|1|2>;" …
 
-Every argument, reply element and redis.call costs more than the arithmetic here (on both sides: the
-client encodes each argument separately), so the settings and the batch travel as three packed strings, the reply carries only counts and anomalies, and a series' TTL and index entry are
-refreshed at most once an hour (field ttlAt), not on every sample.
+The model of one series (one set of constants for every series):
+- level: a fast exponentially weighted level with a damped trend (Holt), so steady growth is expected;
+  values enter it clipped to CLIP scales, so a spike barely moves it; a run of SHIFT_RUN anomalies on
+  one side is a level shift, adopted at once.
+- season: 48 half-hour buckets of the day (UTC) for weekdays and 48 for weekends (copied from the other
+  half when one is first seen), learned around a slow (1-day) level. The series is scored against the
+  seasonal prediction once a full day has been seen and the season explains the series (its residual
+  scale is below SEASON_GAIN of the plain one), or always/never when the service says so.
+- spread: the larger of the mean absolute residual (× 1.2533, σ for Gaussian noise) and the residuals'
+  99th percentile / 2.576 (tracked online, faster while the series is young; residuals beyond 16 spreads
+  of a learned shape do not count), so a heavy-tailed series' usual spikes are not anomalies;
+  floored at 0.2% of the level, at the smallest step the series has moved by, and at 1 while the series
+  has only ever been integer-valued (quantised series).
+- an anomalous sample teaches neither the shape nor the mean absolute residual (the level still learns it,
+  clipped, and the tail tracker sees it).
+- warm-up: no score before minSamples samples and minSpanMs of time; z is shrunk by sqrt(n / (n + 30))
+  while the baseline is young.
+- episodes: consecutive anomalous samples form one episode, reported when it starts (kind 1), when its
+  severity first rises to critical (kind 2), and when it ends (kind 3: after episodeCalm samples below
+  half the threshold; z is the episode's peak, time its last anomalous sample).
 
-Each sample is scored before it is added. Values beyond the threshold band enter the baseline clipped to
-it, so one spike barely moves it while a lasting shift is learned in a bounded number of samples.
-A sample older than the series' last one is kept for the record but does not move the baseline; a sample
-without a timestamp, or with one ahead of `now`, is taken as arriving now, never older than its series
-(concurrent callers' clocks may disagree by a millisecond, and such a sample must still count).
+Each sample is scored before it is learned. A sample older than the series' last one is kept for the record
+but not learned; a sample without a timestamp, or with one ahead of `now`, counts as arriving now.
+Each series is read once and written once per call.
 
-Reply: { recent, learning, stale, then 6 fields per anomaly: sample position (1-based), z, expected
-(strings), severity (1 warning, 2 critical), suppressed (0 | 1), time }.
-recent = unsuppressed anomalies of the service within triggerWindowMs (0 unless this batch had one).
+Reply: { recent, learning, stale, continuing, then 7 fields per reported episode mark: sample position
+(1-based), z, expected (strings), severity (1 warning, 2 critical), suppressed (0 | 1), time, kind }.
+recent = unsuppressed episode starts and escalations of the service within triggerWindowMs (0 unless this
+batch reported one); continuing = unsuppressed anomalous samples of episodes already reported.
 ]]
 local settings = {}
 for word in string.gmatch(ARGV[1], '[^ ]+') do
   settings[#settings + 1] = tonumber(word) or error('score-samples: setting is not a number: ' .. word)
 end
-if #settings ~= 6 then error('score-samples: expected 6 settings, got ' .. #settings) end
-local minSamples, alphaFloor, windowMs, triggerWindowMs, ttl, now = unpack(settings)
+if #settings ~= 7 then error('score-samples: expected 7 settings, got ' .. #settings) end
+local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded = unpack(settings)
+
 local TTL_REFRESH_MS = 3600000
+local DAY = 86400000
+local BUCKETS = 48
+local BUCKET_MS = DAY / BUCKETS
+local ALPHA, BETA, GAMMA, SCALE_ALPHA = 0.05, 0.02, 0.1, 0.02
+local CLIP, REL_FLOOR, SHIFT_RUN, SEASON_GAIN, WARM_K, HYSTERESIS = 4, 0.002, 12, 0.8, 30, 0.5
+local TAIL_P, TAIL_STEP, TAIL_YOUNG, TAIL_Z, TAIL_CLIP_SEASON = 0.99, 0.05, 10, 2.5758, 16
+-- The packed model: SCALARS as little-endian doubles, then the profile as 2 × BUCKETS floats.
+-- src/modules/detection/detector.ts reads the same layout (MODEL_SCALARS): change both together.
+local SCALARS = { 'v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv',
+  'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv' }
+local LAYOUT = '<' .. string.rep('d', #SCALARS) .. string.rep('f', 2 * BUCKETS)
+local VERSION = 3
+-- Fields that may be unset (a step not seen yet, a half of the week not seen yet…) hold UNSET: all their
+-- real values are positive.
+local UNSET = -1
+local NULLABLE = { st = true, h0 = true, h1 = true, eb = true, el = true, ttlAt = true }
 
 local series = {}
 local k = 3
-for metric, threshold, direction in string.gmatch(ARGV[2], '([^ ;]+) ([^ ;]+) ([udb]);') do
-  series[k] = { metric = metric, threshold = tonumber(threshold), direction = direction }
+for metric, threshold, direction, seasonality in string.gmatch(ARGV[2], '([^ ;]+) ([^ ;]+) ([udb]) ([andw]);') do
+  series[k] = { metric = metric, threshold = tonumber(threshold), direction = direction, seasonality = seasonality }
   k = k + 1
 end
 
-local reply = { 0, 0, 0 }
-local learning, stale, position = 0, 0, 0
-local anomalous = false
+local function load(key)
+  local packed = redis.call('GET', key)
+  local s = { profile = {} }
+  if not packed or #packed ~= struct.size(LAYOUT) then
+    -- A new series, or one learned by another model version: start afresh (models rebuild from samples).
+    s.n = 0
+    for i = 1, 2 * BUCKETS do s.profile[i] = 0 end
+    return s
+  end
+  local values = { struct.unpack(LAYOUT, packed) }
+  if values[1] ~= VERSION then
+    s.n = 0
+    for i = 1, 2 * BUCKETS do s.profile[i] = 0 end
+    return s
+  end
+  for i = 2, #SCALARS do
+    local value = values[i]
+    if not (NULLABLE[SCALARS[i]] and value == UNSET) then s[SCALARS[i]] = value end
+  end
+  for i = 1, 2 * BUCKETS do s.profile[i] = values[#SCALARS + i] end
+  return s
+end
+
+local function save(key, s, meta)
+  s.v, s.at = VERSION, now
+  local refresh = now - (s.ttlAt or 0) >= TTL_REFRESH_MS
+  if refresh then s.ttlAt = now end
+  local values = {}
+  for i = 1, #SCALARS do
+    local value = s[SCALARS[i]]
+    if value == nil then value = NULLABLE[SCALARS[i]] and UNSET or 0 end
+    values[i] = value
+  end
+  for i = 1, 2 * BUCKETS do values[#SCALARS + i] = s.profile[i] end
+  redis.call('SET', key, struct.pack(LAYOUT, unpack(values)), 'KEEPTTL')
+  if refresh then
+    redis.call('PEXPIRE', key, ttl)
+    redis.call('SADD', KEYS[2], meta.metric)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+end
+
+local function clip(v, limit) return math.max(-limit, math.min(limit, v)) end
+-- The 99th percentile of |residual|, tracked with multiplicative steps (larger while the series is young,
+-- so a heavy tail is learned within its first few hundred samples).
+local function tail(q, e, n)
+  local a = math.abs(e)
+  if q == nil or q == 0 then return a end
+  local step = math.max(TAIL_STEP, TAIL_YOUNG / n)
+  if a > q then return q * (1 + step * TAIL_P) end
+  return q * (1 - step * (1 - TAIL_P))
+end
+
+local state = {}
+local reply = { 0, 0, 0, 0 }
+local learning, stale, continuing, position = 0, 0, 0, 0
+local reported = false
 
 for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
   position = position + 1
-  local key = KEYS[tonumber(ki)]
-  local s = series[tonumber(ki)]
+  local index = tonumber(ki)
+  local meta = series[index]
+  local s = state[index]
+  if not s then
+    s = load(KEYS[index])
+    state[index] = s
+  end
   local v = tonumber(vs)
   local t = tonumber(ts)
-
-  local h = redis.call('HMGET', key, 'n', 'mean', 'var', 'lastTs', 'ttlAt')
-  local n = tonumber(h[1]) or 0
-  local mean = tonumber(h[2]) or 0
-  local var = tonumber(h[3]) or 0
-  local lastTs = tonumber(h[4])
-  local ttlAt = tonumber(h[5]) or 0
   -- No timestamp, or one ahead of the clock (an agent's fast clock; the API allows 5 minutes): the sample
-  -- counts as arriving now. Its stated time must not become the series' last one, or every correctly
-  -- timed sample after it would look stale (unscored, unlearned) until the clocks meet.
-  if t < 0 or t > now then t = math.max(now, lastTs or 0) end
+  -- counts as arriving now, so it cannot make every correctly timed sample after it look stale.
+  if t < 0 or t > now then t = math.max(now, s.last or 0) end
 
-  if lastTs and t < lastTs then
+  if s.last and t < s.last then
     stale = stale + 1
+  elseif s.n == 0 then
+    s.n, s.t0, s.last, s.lv = 1, t, t, v
+    s.m, s.d, s.sl, s.b = v, v, v, 0
+    s.sp, s.ss, s.qp, s.qs, s.ep, s.rn, s.rs = 0, 0, 0, 0, 0, 0, 0
+    s.iv = (v == math.floor(v)) and 1 or 0
+    local half = ((math.floor(t / DAY) + 4) % 7 == 0 or (math.floor(t / DAY) + 4) % 7 == 6) and 1 or 0
+    s['h' .. half] = t
+    learning = learning + 1
   else
-    -- A flat series has no variance: measure deviations against 1% of its level (or a tiny epsilon at 0)
-    -- so a real change still scores without dividing by zero.
-    local sd = math.max(math.sqrt(var), math.abs(mean) * 0.01, 1e-9)
-    local x = v
-    if n < minSamples then
+    -- The day's bucket, in the weekday or the weekend half of the profile.
+    local dow = (math.floor(t / DAY) + 4) % 7
+    local half = ((dow == 0 or dow == 6) and meta.seasonality ~= 'd') and 1 or 0
+    if not s['h' .. half] then
+      -- First sample of this half: it starts from what the other half learned.
+      local other = 1 - half
+      for i = 1, BUCKETS do s.profile[half * BUCKETS + i] = s.profile[other * BUCKETS + i] end
+      s['h' .. half] = t
+    end
+    local bucket = half * BUCKETS + math.floor((t % DAY) / BUCKET_MS) + 1
+    local season = s.profile[bucket]
+    local span = t - s.t0
+
+    -- The smallest move the series has made; an integer-valued series moves by at least 1.
+    local stepFloor = math.max(s.st or 0, s.iv == 1 and 1 or 0)
+    local scaleP = math.max(s.sp * 1.2533, s.qp / TAIL_Z, math.abs(s.m) * REL_FLOOR, stepFloor, 1e-9)
+    local scaleS = math.max(s.ss * 1.2533, s.qs / TAIL_Z, math.abs(s.d + season) * REL_FLOOR, stepFloor, 1e-9)
+    local seasonal = false
+    if meta.seasonality ~= 'n' and span >= DAY then
+      seasonal = meta.seasonality ~= 'a' or scaleS < SEASON_GAIN * scaleP
+    end
+    local expected, scale
+    local anomalous = false
+    if seasonal then expected, scale = s.d + season, scaleS else expected, scale = s.m + s.b, scaleP end
+    local e = v - expected
+
+    if s.n < minSamples or span < minSpan then
       learning = learning + 1
     else
-      local score = (v - mean) / sd
-      local deviation = score
-      if s.direction == 'd' then deviation = -score elseif s.direction == 'b' then deviation = math.abs(score) end
-      -- Outliers enter the baseline clipped to the band whichever direction counts for alerting.
-      local band = s.threshold * sd
-      x = math.max(mean - band, math.min(mean + band, v))
-      if deviation >= s.threshold then
-        local severity = (math.abs(score) >= 2 * s.threshold) and 2 or 1
-        local suppressed = (severity <= tonumber(ss)) and 1 or 0
-        local member = (suppressed == 1 and 's|' or 'u|') ..
-          cjson.encode({ m = s.metric, v = v, e = mean, z = score, sev = severity, t = t, n = n })
-        redis.call('ZADD', KEYS[1], t, member)
+      local z = (e / scale) * math.sqrt(s.n / (s.n + WARM_K))
+      local deviation = z
+      if meta.direction == 'd' then deviation = -z elseif meta.direction == 'b' then deviation = math.abs(z) end
+      if deviation >= meta.threshold then
         anomalous = true
-        local r = #reply
-        reply[r + 1] = position
-        reply[r + 2] = tostring(score)
-        reply[r + 3] = tostring(mean)
-        reply[r + 4] = severity
-        reply[r + 5] = suppressed
-        reply[r + 6] = t
+        local severity = (math.abs(z) >= 2 * meta.threshold) and 2 or 1
+        local kind = 0
+        if s.ep == 0 then
+          s.ep, s.eb, s.es, s.ez = 1, t, severity, z
+          kind = 1
+        else
+          if severity > s.es then kind = 2 end
+          s.es = math.max(s.es, severity)
+          if math.abs(z) > math.abs(s.ez) then s.ez = z end
+        end
+        s.ec, s.el = 0, t
+        local suppressed = (severity <= tonumber(ss)) and 1 or 0
+        if kind > 0 then
+          local member = (suppressed == 1 and 's|' or 'u|') ..
+            cjson.encode({ m = meta.metric, v = v, e = expected, z = z, sev = severity, t = t, n = s.n, k = kind })
+          redis.call('ZADD', KEYS[1], t, member)
+          reported = true
+          local r = #reply
+          reply[r + 1] = position
+          reply[r + 2] = tostring(z)
+          reply[r + 3] = tostring(expected)
+          reply[r + 4] = severity
+          reply[r + 5] = suppressed
+          reply[r + 6] = t
+          reply[r + 7] = kind
+        elseif suppressed == 0 then
+          continuing = continuing + 1
+        end
+        -- Consecutive anomalies on one side: a level shift once there are SHIFT_RUN of them.
+        if s.rn > 0 and (s.rs > 0) == (e > 0) then s.rn, s.rs = s.rn + 1, s.rs + e else s.rn, s.rs = 1, e end
+      else
+        s.rn, s.rs = 0, 0
+        if s.ep == 1 then
+          if math.abs(z) < meta.threshold * HYSTERESIS then s.ec = (s.ec or 0) + 1 end
+          if s.ec >= calmNeeded then
+            -- The episode is over: reported with its peak and its last anomalous time (not listed by ingestion).
+            s.ep, s.ec = 0, 0
+            local r = #reply
+            reply[r + 1] = position
+            reply[r + 2] = tostring(s.ez)
+            reply[r + 3] = tostring(expected)
+            reply[r + 4] = s.es
+            reply[r + 5] = 0
+            reply[r + 6] = s.el
+            reply[r + 7] = 3
+          end
+        end
       end
     end
-    n = n + 1
-    local alpha = math.max(1 / n, alphaFloor)
-    local diff = x - mean
-    local step = alpha * diff
-    mean = mean + step
-    var = (1 - alpha) * (var + diff * step)
-    if now - ttlAt >= TTL_REFRESH_MS then
-      redis.call('HSET', key, 'n', n, 'mean', tostring(mean), 'var', tostring(var), 'lastTs', t, 'at', now, 'ttlAt', now)
-      redis.call('PEXPIRE', key, ttl)
-      redis.call('SADD', KEYS[2], s.metric)
-      redis.call('PEXPIRE', KEYS[2], ttl)
+
+    -- Learn.
+    local n = s.n + 1
+    local alpha = math.max(1 / n, ALPHA)
+    local slowAlpha = math.max(1 / n, 1 - math.exp(-(t - s.last) / DAY))
+    if s.rn >= SHIFT_RUN then
+      local shift = s.rs / s.rn
+      s.m, s.d, s.sl = s.m + shift, s.d + shift, s.sl + shift
+      s.rn, s.rs = 0, 0
     else
-      redis.call('HSET', key, 'n', n, 'mean', tostring(mean), 'var', tostring(var), 'lastTs', t, 'at', now)
+      local level = s.m + s.b + alpha * clip(v - s.m - s.b, CLIP * scaleP)
+      s.b = BETA * (level - s.m) + (1 - BETA) * s.b
+      s.m = level
+      s.d = s.d + alpha * clip(v - season - s.d, CLIP * scaleS)
+      s.sl = s.sl + slowAlpha * clip(v - season - s.sl, CLIP * scaleS)
     end
+    local ePlain, eSeason = v - s.m, v - (s.d + season)
+    -- An anomalous sample teaches neither the daily shape nor the usual spread (a dropout must not become
+    -- part of the day, nor widen the band that the next anomaly is measured against); the tail tracker
+    -- still sees it, so a heavy tail is learned.
+    if not anomalous then
+      s.profile[bucket] = season + GAMMA * ((v - s.sl) - season)
+      local scaleAlpha = math.max(1 / n, SCALE_ALPHA)
+      s.sp = s.sp + scaleAlpha * (math.min(math.abs(ePlain), CLIP * scaleP) - s.sp)
+      s.ss = s.ss + scaleAlpha * (math.min(math.abs(eSeason), CLIP * scaleS) - s.ss)
+    end
+    s.qp = tail(s.qp, ePlain, n)
+    -- Against a learned shape, a residual of more than TAIL_CLIP_SEASON spreads (a dropout, a broken day)
+    -- is an event, not part of the series' tail: it would blunt detection for days.
+    if math.abs(eSeason) <= TAIL_CLIP_SEASON * scaleS then s.qs = tail(s.qs, eSeason, n) end
+    if v ~= math.floor(v) then s.iv = 0 end
+    if v ~= s.lv then
+      local moved = math.abs(v - s.lv)
+      if not s.st or moved < s.st then s.st = moved end
+    end
+    s.n, s.last, s.lv = n, t, v
   end
+end
+
+for index, s in pairs(state) do
+  if s.n > 0 then save(KEYS[index], s, series[index]) end
 end
 
 reply[2] = learning
 reply[3] = stale
-if anomalous then
+reply[4] = continuing
+if reported then
   -- Bounded work in an anomaly storm: the window keeps its newest 10,000 members, so counting the trigger
   -- window never walks more than that.
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWorker } from '../../../src/worker.js'
-import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from '../../helpers.js'
+import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, warmSamples, type Org } from '../../helpers.js'
 import { startReceiver } from '../../receiver.js'
 
 const ctx = useApp({
@@ -43,7 +43,8 @@ async function setup(plan: 'free' | 'team' = 'free'): Promise<Setup> {
 const samples = (key: string, values: number[]) =>
   call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: values.map((value) => ({ service: 'api', metric: 'latency', value })) } })
 async function openIncident(s: Setup) {
-  await samples(s.key, Array.from({ length: 10 }, (_, i) => steady(i)))
+  // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
+  await call(ctx.app, s.key, { method: 'POST', url: '/v1/metrics', payload: { samples: warmSamples('api', 'latency', 10, { stepMs: 300_000 }) } })
   const res = (await samples(s.key, [900])).json()
   expect(res.incidents).toHaveLength(1)
   return res.incidents[0].id as string
@@ -229,7 +230,7 @@ describe('expiry', () => {
     await call(short.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'exp', detection: { minSamples: 5 } } })
     const send = (values: number[]) =>
       call(short.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: values.map((value) => ({ service: 'exp', metric: 'm', value })) } })
-    await send(Array.from({ length: 10 }, (_, i) => steady(i)))
+    await call(short.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: warmSamples('exp', 'm', 10, { stepMs: 300_000 }) } })
     const incidentId = (await send([900])).json().incidents[0].id
     const id = (
       await call(short.app, org.token, { method: 'POST', url: `/v1/incidents/${incidentId}/actions`, payload: { type: 'dry_run', params: {} } })

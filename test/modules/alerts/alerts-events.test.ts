@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import type { AccessTokenClaims } from '../../../src/modules/auth/tokens.js'
-import { apiKey, auditActions, call, expectProblem, signup, steady, useApp, userWithRole, type Org } from '../../helpers.js'
+import { apiKey, auditActions, calmSamples, call, expectProblem, signup, useApp, userWithRole, warmSamples, type Org } from '../../helpers.js'
 
 const ctx = useApp()
 
@@ -67,7 +67,8 @@ describe('suppression during detection', () => {
   const warm = async (service: string) => {
     const res = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: service, detection: { minSamples: 5 } } })
     expect(res.statusCode).toBe(201)
-    await ingest(Array.from({ length: 10 }, (_, i) => ({ service, metric: 'latency', value: steady(i) })))
+    // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
+    await ingest(warmSamples(service, 'latency', 10, { stepMs: 300_000 }))
     return res.json().id as string
   }
 
@@ -108,6 +109,8 @@ describe('suppression during detection', () => {
     await rule({ service: 'cron-jobs', startsAt: now - 60_000, endsAt: now + 86_400_000, schedule: elsewhere, reason: 'another day' })
     const outside = (await ingest([{ service: 'cron-jobs', metric: 'latency', value: 999 }])).json()
     expect(outside.anomalies[0]).toMatchObject({ suppressed: false })
+    // End that episode: the next spike starts a new one, listed again.
+    await ingest(calmSamples('cron-jobs', 'latency'))
 
     await rule({ service: 'cron-jobs', startsAt: now - 60_000, endsAt: now + 86_400_000, schedule: around, reason: 'nightly batch' })
     const insideRes = await ingest([{ service: 'cron-jobs', metric: 'latency', value: 5000 }])
@@ -214,7 +217,7 @@ describe('GET /v1/events (SSE over a real port)', () => {
     await new Promise((resolve) => setTimeout(resolve, 300))
 
     await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'sse', detection: { minSamples: 5 } } })
-    await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: Array.from({ length: 10 }, (_, i) => ({ service: 'sse', metric: 'lat', value: steady(i) })) } })
+    await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: warmSamples('sse', 'lat', 10, { stepMs: 300_000 }) } })
     await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'sse', metric: 'lat', value: 999 }] } })
     const incident = (await call(ctx.app, key, { method: 'GET', url: '/v1/incidents?service=sse' })).json().items[0]
     await call(ctx.app, org.token, { method: 'POST', url: `/v1/incidents/${incident.id}/acknowledge` })

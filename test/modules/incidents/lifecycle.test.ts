@@ -88,6 +88,7 @@ const EVENTS: Record<IncidentEvent['type'], IncidentEvent> = {
   acknowledge: { type: 'acknowledge', by: 'user:bob' },
   resolve: { type: 'resolve', by: 'user:bob' },
   quiet: { type: 'quiet' },
+  ongoing: { type: 'ongoing' },
   recovered: { type: 'recovered', actionId: 'act-1', since: at(150) },
   not_recovered: { type: 'not_recovered' }
 }
@@ -100,6 +101,7 @@ const MATRIX: Record<IncidentEvent['type'], Record<IncidentStatus, 'change' | 'n
   acknowledge: { open: 'change', acknowledged: 'throws', resolved: 'throws' },
   resolve: { open: 'change', acknowledged: 'change', resolved: 'throws' },
   quiet: { open: 'change', acknowledged: 'change', resolved: 'null' },
+  ongoing: { open: 'change', acknowledged: 'change', resolved: 'null' },
   recovered: { open: 'change', acknowledged: 'change', resolved: 'null' },
   not_recovered: { open: 'change', acknowledged: 'change', resolved: 'null' }
 }

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { PLAN_LIMITS } from '../../../src/modules/subscription/plans.js'
-import { apiKey, call, createService, expectProblem, signup, clockStoppedInAMinute, steady, useApp, type Org } from '../../helpers.js'
+import { apiKey, calmSamples, call, createService, expectProblem, signup, clockStoppedInAMinute, useApp, warmSamples, type Org } from '../../helpers.js'
 
 const ctx = useApp()
 
@@ -73,26 +73,35 @@ describe('POST /v1/metrics', () => {
     const service = await createService(ctx.app, org, 'parallel')
     await Promise.all(Array.from({ length: 20 }, (_, i) => ingest(key, [{ service: 'parallel', metric: 'cpu', value: 50 + (i % 3) }])))
     const baselines = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
+    // Samples without a timestamp arrive "now", never stale, so concurrent ones all count; 20 of them within
+    // milliseconds are still a baseline warming up (minSamples 30, minSpanSeconds 1800).
     expect(baselines.json().items).toEqual([
-      expect.objectContaining({ metric: 'cpu', samples: 20, state: 'ready', mean: expect.any(Number), stddev: expect.any(Number) })
+      expect.objectContaining({ metric: 'cpu', samples: 20, state: 'learning', mean: expect.any(Number), stddev: expect.any(Number) })
     ])
   })
 
   it('reports learning until minSamples, then scores and detects a spike', async () => {
     const service = await createService(ctx.app, org, 'spiky')
-    const warm = await ingest(key, Array.from({ length: 9 }, (_, i) => ({ service: 'spiky', metric: 'latency', value: steady(i) })))
+    // 40 samples a minute apart, in two batches: the baseline scores from the 31st (minSamples 30, and by
+    // then more than minSpanSeconds 1800 of sample time).
+    const series = warmSamples('spiky', 'latency', 40)
+    const warm = await ingest(key, series.slice(0, 9))
     expect(warm.json().learning).toBe(9)
     const learning = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
     expect(learning.json().items[0]).toMatchObject({ state: 'learning', samples: 9 })
 
-    await ingest(key, Array.from({ length: 20 }, (_, i) => ({ service: 'spiky', metric: 'latency', value: steady(i) })))
+    const rest = await ingest(key, series.slice(9))
+    expect(rest.json()).toMatchObject({ learning: 21, anomalies: [] })
+    const ready = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
+    expect(ready.json().items[0]).toMatchObject({ state: 'ready', samples: 40 })
     const spike = await ingest(key, [{ service: 'spiky', metric: 'latency', value: 180 }])
     const body = spike.json()
     expect(body.anomalies).toEqual([
-      expect.objectContaining({ service: 'spiky', metric: 'latency', value: 180, severity: 'critical', suppressed: false })
+      expect.objectContaining({ kind: 'start', service: 'spiky', metric: 'latency', value: 180, severity: 'critical', suppressed: false })
     ])
-    expect(body.anomalies[0].zScore).toBeGreaterThan(6)
-    expect(body.anomalies[0].expected).toBeCloseTo(100, 0)
+    expect(body.anomalies[0].zScore).toBeGreaterThan(8)
+    // The level follows the 100 ± 2 cycle a little: within a point of 100.
+    expect(Math.abs(body.anomalies[0].expected - 100)).toBeLessThan(1)
     expect(body.incidents).toEqual([expect.objectContaining({ service: 'spiky', status: 'open', severity: 'critical', created: true })])
 
     const anomalies = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/anomalies` })
@@ -104,18 +113,21 @@ describe('POST /v1/metrics', () => {
 
   it('three warnings within the window open an incident; fewer do not', async () => {
     const service = await createService(ctx.app, org, 'warny')
-    await ingest(key, Array.from({ length: 30 }, (_, i) => ({ service: 'warny', metric: 'q', value: steady(i) })))
-    // 4 standard deviations above the current baseline: a warning (critical starts at 6).
+    await ingest(key, warmSamples('warny', 'q', 40))
+    // 7 spreads above the current baseline: z ≈ 5.3 after the warm-up shrink sqrt(40 / 70), a warning
+    // (4 ≤ z < 8). Each warning is a new episode (the calm samples end the one before), so each one counts.
     const warn = async () => {
       const [baseline] = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })).json().items
-      return (await ingest(key, [{ service: 'warny', metric: 'q', value: baseline.mean + 4 * baseline.stddev }])).json()
+      const res = (await ingest(key, [{ service: 'warny', metric: 'q', value: baseline.mean + 7 * baseline.stddev }])).json()
+      expect((await ingest(key, calmSamples('warny', 'q'))).json().anomalies).toEqual([])
+      return res
     }
     const first = await warn()
-    expect(first.anomalies[0]?.severity).toBe('warning')
+    expect(first.anomalies).toEqual([expect.objectContaining({ kind: 'start', severity: 'warning' })])
     expect(first.incidents).toEqual([])
     expect((await warn()).incidents).toEqual([])
     const third = await warn()
-    expect(third.anomalies).toHaveLength(1)
+    expect(third.anomalies).toEqual([expect.objectContaining({ kind: 'start', severity: 'warning' })])
     expect(third.incidents).toEqual([expect.objectContaining({ created: true, severity: 'warning' })])
   })
 })

@@ -19,18 +19,18 @@ describe('Prometheus remote_write', () => {
   it('maps series to services and metrics and feeds detection', async () => {
     const now = Date.now()
     const body = encodeWriteRequest([
-      { labels: { __name__: 'http_requests_total', job: 'Checkout API', instance: 'a:80' }, samples: Array.from({ length: 12 }, (_, i) => ({ value: 100 + (i % 3), timestamp: now - (12 - i) * 1000 })) },
+      { labels: { __name__: 'http_requests_total', job: 'Checkout API', instance: 'a:80' }, samples: Array.from({ length: 40 }, (_, i) => ({ value: 100 + (i % 3), timestamp: now - (40 - i) * 60_000 })) },
       { labels: { __name__: 'up', service: 'db', job: 'ignored' }, samples: [{ value: 1, timestamp: now }] },
       { labels: { __name__: 'orphan' }, samples: [{ value: 1, timestamp: now }] }
     ])
     const res = await write(body)
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ series: 3, accepted: 13, rejected: 0, skippedSeries: 1 })
+    expect(res.json()).toMatchObject({ series: 3, accepted: 41, rejected: 0, skippedSeries: 1 })
     const services = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items.map((s: { name: string }) => s.name).sort()
     expect(services).toEqual(['checkout-api', 'db'])
     const checkout = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items.find((s: { name: string }) => s.name === 'checkout-api')
     const baselines = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${checkout.id}/baselines` })).json().items
-    expect(baselines).toEqual([expect.objectContaining({ metric: 'http_requests_total', samples: 12, state: 'ready' })])
+    expect(baselines).toEqual([expect.objectContaining({ metric: 'http_requests_total', samples: 40, state: 'ready' })])
   })
 
   it('refuses bodies that are not snappy, not protobuf, too large, or of another type — without side effects', async () => {

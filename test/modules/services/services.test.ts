@@ -9,23 +9,47 @@ describe('services', () => {
     const created = await call(ctx.app, org.token, {
       method: 'POST',
       url: '/v1/services',
-      payload: { name: 'checkout', environment: 'prod', detection: { zThreshold: 4, metrics: { latency_ms: { direction: 'up' } } } }
+      payload: { name: 'checkout', environment: 'prod', detection: { zThreshold: 5, seasonality: 'daily', metrics: { latency_ms: { direction: 'up' } } } }
     })
     expect(created.statusCode).toBe(201)
     const service = created.json()
-    expect(service.detection).toEqual({ zThreshold: 4, minSamples: 10, quietPeriodSeconds: 600, openAfterWarnings: 3, warningWindowSeconds: 300, metrics: { latency_ms: { direction: 'up' } } })
+    expect(service.detection).toEqual({
+      zThreshold: 5,
+      minSamples: 30,
+      minSpanSeconds: 1800,
+      seasonality: 'daily',
+      quietPeriodSeconds: 600,
+      openAfterWarnings: 3,
+      warningWindowSeconds: 300,
+      metrics: { latency_ms: { direction: 'up' } }
+    })
 
     const plain = await createService(ctx.app, org, 'search')
     const fetched = await call(ctx.app, org.token, { method: 'GET', url: `/v1/services/${plain.id}` })
-    expect(fetched.json().detection).toEqual({ zThreshold: 3, minSamples: 10, quietPeriodSeconds: 600, openAfterWarnings: 3, warningWindowSeconds: 300, metrics: {} })
+    expect(fetched.json().detection).toEqual({
+      zThreshold: 4,
+      minSamples: 30,
+      minSpanSeconds: 1800,
+      seasonality: 'auto',
+      quietPeriodSeconds: 600,
+      openAfterWarnings: 3,
+      warningWindowSeconds: 300,
+      metrics: {}
+    })
 
     const patched = await call(ctx.app, org.token, {
       method: 'PATCH',
       url: `/v1/services/${service.id}`,
-      payload: { description: 'the checkout flow', detection: { minSamples: 20 } }
+      payload: { description: 'the checkout flow', detection: { minSamples: 40, minSpanSeconds: 0 } }
     })
     expect(patched.statusCode).toBe(200)
-    expect(patched.json()).toMatchObject({ description: 'the checkout flow', detection: { zThreshold: 4, minSamples: 20, metrics: { latency_ms: { direction: 'up' } } } })
+    expect(patched.json()).toMatchObject({
+      description: 'the checkout flow',
+      detection: { zThreshold: 5, minSamples: 40, minSpanSeconds: 0, seasonality: 'daily', metrics: { latency_ms: { direction: 'up' } } }
+    })
+    for (const detection of [{ minSpanSeconds: 604_801 }, { minSpanSeconds: -1 }, { seasonality: 'hourly' }]) {
+      expectProblem(await call(ctx.app, org.token, { method: 'PATCH', url: `/v1/services/${service.id}`, payload: { detection } }), 400, 'validation_failed')
+    }
 
     expectProblem(await call(ctx.app, org.token, { method: 'PATCH', url: `/v1/services/${service.id}`, payload: { name: 'search' } }), 409, 'conflict')
     expectProblem(await call(ctx.app, org.token, { method: 'PATCH', url: `/v1/services/${service.id}`, payload: {} }), 400, 'validation_failed')
@@ -40,8 +64,8 @@ describe('services', () => {
     const audit = await auditActions(ctx.app, org, '&resourceType=service')
     expect(audit.filter((e) => e.resourceId === service.id).map((e) => e.action)).toEqual(['service.deleted', 'service.updated', 'service.created'])
     const update = audit.find((e) => e.action === 'service.updated')!
-    expect(update.before).toMatchObject({ description: null, detection: { minSamples: 10 } })
-    expect(update.after).toMatchObject({ description: 'the checkout flow', detection: { minSamples: 20 } })
+    expect(update.before).toMatchObject({ description: null, detection: { minSamples: 30, minSpanSeconds: 1800 } })
+    expect(update.after).toMatchObject({ description: 'the checkout flow', detection: { minSamples: 40, minSpanSeconds: 0, seasonality: 'daily' } })
   })
 
   it('the free plan allows 5 services: the 6th answers 402 plan_limit, also under concurrency', async () => {
