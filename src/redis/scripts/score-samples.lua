@@ -54,14 +54,19 @@ local CLIP, REL_FLOOR, SHIFT_RUN, SEASON_GAIN, WARM_K, HYSTERESIS = 4, 0.002, 12
 local TAIL_P, TAIL_STEP, TAIL_YOUNG, TAIL_Z, TAIL_CLIP_SEASON = 0.99, 0.05, 10, 2.5758, 16
 -- The packed model: SCALARS as little-endian doubles, then the profile as 2 × BUCKETS floats.
 -- src/modules/detection/detector.ts reads the same layout (MODEL_SCALARS): change both together.
-local SCALARS = { 'v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv',
-  'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv' }
-local LAYOUT = '<' .. string.rep('d', #SCALARS) .. string.rep('f', 2 * BUCKETS)
+-- Scalars, in order: v (version), n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec,
+-- es, ez, eb, el, rn, rs, iv (see load and save).
+local SCALAR_COUNT = 27
+local SCALAR_LAYOUT = '<' .. string.rep('d', SCALAR_COUNT)
+local SCALAR_BYTES = 8 * SCALAR_COUNT
+local MODEL_BYTES = SCALAR_BYTES + 4 * 2 * BUCKETS
 local VERSION = 3
--- Fields that may be unset (a step not seen yet, a half of the week not seen yet…) hold UNSET: all their
--- real values are positive.
+-- Fields that may be unset (st, h0, h1, eb, el, ttlAt: a step not seen yet, a half of the week not seen
+-- yet…) hold UNSET: all their real values are positive.
 local UNSET = -1
-local NULLABLE = { st = true, h0 = true, h1 = true, eb = true, el = true, ttlAt = true }
+local PROFILE_LAYOUT = '<' .. string.rep('f', 2 * BUCKETS)
+-- Rewriting more profile buckets than this in one call (a half of the week initialised) writes the whole model.
+local MAX_RANGES = 8
 
 local series = {}
 local k = 3
@@ -70,41 +75,51 @@ for metric, threshold, direction, seasonality in string.gmatch(ARGV[2], '([^ ;]+
   k = k + 1
 end
 
+-- A series' model: its scalars unpacked, its profile read bucket by bucket from the packed string (a sample
+-- needs one bucket of 96) and written back as ranges; the rest of the string is never unpacked or copied.
+local function unset(value) if value ~= UNSET then return value end end
+
 local function load(key)
   local packed = redis.call('GET', key)
-  local s = { profile = {} }
-  if not packed or #packed ~= struct.size(LAYOUT) then
+  if not packed or #packed ~= MODEL_BYTES or struct.unpack('<d', packed) ~= VERSION then
     -- A new series, or one learned by another model version: start afresh (models rebuild from samples).
-    s.n = 0
-    for i = 1, 2 * BUCKETS do s.profile[i] = 0 end
-    return s
+    return { n = 0, changed = {}, changes = 0 }
   end
-  local values = { struct.unpack(LAYOUT, packed) }
-  if values[1] ~= VERSION then
-    s.n = 0
-    for i = 1, 2 * BUCKETS do s.profile[i] = 0 end
-    return s
-  end
-  for i = 2, #SCALARS do
-    local value = values[i]
-    if not (NULLABLE[SCALARS[i]] and value == UNSET) then s[SCALARS[i]] = value end
-  end
-  for i = 1, 2 * BUCKETS do s.profile[i] = values[#SCALARS + i] end
-  return s
+  local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv =
+    struct.unpack(SCALAR_LAYOUT, packed)
+  -- One constructor, so the table is sized once.
+  return { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
+    m = m, b = b, d = d, sl = sl, sp = sp, ss = ss, qp = qp, qs = qs, st = unset(st), lv = lv, h0 = unset(h0),
+    h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv }
+end
+
+local function bucketOf(s, i)
+  local value = s.changed[i]
+  if value then return value end
+  if not s.packed then return 0 end
+  return (struct.unpack('<f', s.packed, SCALAR_BYTES + 4 * (i - 1) + 1))
+end
+
+local function setBucket(s, i, value)
+  if not s.changed[i] then s.changes = s.changes + 1 end
+  s.changed[i] = value
 end
 
 local function save(key, s, meta)
-  s.v, s.at = VERSION, now
   local refresh = now - (s.ttlAt or 0) >= TTL_REFRESH_MS
   if refresh then s.ttlAt = now end
-  local values = {}
-  for i = 1, #SCALARS do
-    local value = s[SCALARS[i]]
-    if value == nil then value = NULLABLE[SCALARS[i]] and UNSET or 0 end
-    values[i] = value
+  local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0, s.last, now, s.ttlAt or UNSET, s.m, s.b, s.d, s.sl,
+    s.sp, s.ss, s.qp, s.qs, s.st or UNSET, s.lv, s.h0 or UNSET, s.h1 or UNSET, s.ep or 0, s.ec or 0, s.es or 0,
+    s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0)
+  if s.packed and s.changes <= MAX_RANGES then
+    -- The usual case: the scalars and the one or two buckets learned are written in place.
+    redis.call('SETRANGE', key, 0, scalars)
+    for i, value in pairs(s.changed) do redis.call('SETRANGE', key, SCALAR_BYTES + 4 * (i - 1), struct.pack('<f', value)) end
+  else
+    local profile = {}
+    for i = 1, 2 * BUCKETS do profile[i] = bucketOf(s, i) end
+    redis.call('SET', key, scalars .. struct.pack(PROFILE_LAYOUT, unpack(profile)), 'KEEPTTL')
   end
-  for i = 1, 2 * BUCKETS do values[#SCALARS + i] = s.profile[i] end
-  redis.call('SET', key, struct.pack(LAYOUT, unpack(values)), 'KEEPTTL')
   if refresh then
     redis.call('PEXPIRE', key, ttl)
     redis.call('SADD', KEYS[2], meta.metric)
@@ -150,21 +165,21 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     s.m, s.d, s.sl, s.b = v, v, v, 0
     s.sp, s.ss, s.qp, s.qs, s.ep, s.rn, s.rs = 0, 0, 0, 0, 0, 0, 0
     s.iv = (v == math.floor(v)) and 1 or 0
-    local half = ((math.floor(t / DAY) + 4) % 7 == 0 or (math.floor(t / DAY) + 4) % 7 == 6) and 1 or 0
-    s['h' .. half] = t
+    local dow = (math.floor(t / DAY) + 4) % 7
+    if (dow == 0 or dow == 6) and meta.seasonality ~= 'd' then s.h1 = t else s.h0 = t end
     learning = learning + 1
   else
     -- The day's bucket, in the weekday or the weekend half of the profile.
     local dow = (math.floor(t / DAY) + 4) % 7
     local half = ((dow == 0 or dow == 6) and meta.seasonality ~= 'd') and 1 or 0
-    if not s['h' .. half] then
+    if (half == 1 and not s.h1) or (half == 0 and not s.h0) then
       -- First sample of this half: it starts from what the other half learned.
       local other = 1 - half
-      for i = 1, BUCKETS do s.profile[half * BUCKETS + i] = s.profile[other * BUCKETS + i] end
-      s['h' .. half] = t
+      for i = 1, BUCKETS do setBucket(s, half * BUCKETS + i, bucketOf(s, other * BUCKETS + i)) end
+      if half == 1 then s.h1 = t else s.h0 = t end
     end
     local bucket = half * BUCKETS + math.floor((t % DAY) / BUCKET_MS) + 1
-    local season = s.profile[bucket]
+    local season = bucketOf(s, bucket)
     local span = t - s.t0
 
     -- The smallest move the series has made; an integer-valued series moves by at least 1.
@@ -258,7 +273,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     -- part of the day, nor widen the band that the next anomaly is measured against); the tail tracker
     -- still sees it, so a heavy tail is learned.
     if not anomalous then
-      s.profile[bucket] = season + GAMMA * ((v - s.sl) - season)
+      setBucket(s, bucket, season + GAMMA * ((v - s.sl) - season))
       local scaleAlpha = math.max(1 / n, SCALE_ALPHA)
       s.sp = s.sp + scaleAlpha * (math.min(math.abs(ePlain), CLIP * scaleP) - s.sp)
       s.ss = s.ss + scaleAlpha * (math.min(math.abs(eSeason), CLIP * scaleS) - s.ss)

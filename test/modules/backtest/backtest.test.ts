@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { manualClock } from '../../../src/lib/clock.js'
 import { apiKey, call, clockStoppedInAMinute, createService, expectProblem, signup, useApp, type Org } from '../../helpers.js'
+import { gaussian } from '../../random.js'
 
 /*
  * POST /v1/services/:id/backtest: history replayed through the live scoring script (on scratch keys) and the
@@ -18,22 +19,6 @@ const PER_DAY = DAY / STEP
 const T0 = Date.UTC(2024, 0, 1)
 const SIGMA = 2
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-/** Standard normal draws (Box-Muller) from a seeded PRNG. */
-function gaussian(seed: number) {
-  const uniform = prng(seed)
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform())
-}
 
 interface Sample {
   value: number

@@ -6,6 +6,8 @@ import { EPISODE_CALM_SAMPLES, scoreServiceBatch, type DetectedSampleAnomaly } f
 import { baselinesOf } from '../../../src/modules/detection/window.js'
 import { keys } from '../../../src/redis/keys.js'
 import { defineScripts } from '../../../src/redis/scripts.js'
+import { gaussian, prng } from '../../random.js'
+import { DETECTION_DEFAULTS } from '../../../src/modules/services/schemas.js'
 
 /*
  * The scoring script (src/redis/scripts/score-samples.lua) against a real Redis, with explicit timestamps and
@@ -26,34 +28,8 @@ const STEP = 5 * MINUTE
 const T0 = Date.UTC(2024, 0, 1)
 const METRIC = 'latency_ms'
 
-const config = (overrides: Partial<DetectionConfig> = {}): DetectionConfig => ({
-  zThreshold: 4,
-  minSamples: 30,
-  minSpanSeconds: 1800,
-  seasonality: 'auto',
-  quietPeriodSeconds: 600,
-  openAfterWarnings: 3,
-  warningWindowSeconds: 300,
-  metrics: {},
-  ...overrides
-})
+const config = (overrides: Partial<DetectionConfig> = {}): DetectionConfig => ({ ...DETECTION_DEFAULTS, metrics: {}, ...overrides })
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-/** Standard normal draws (Box-Muller) from a seeded PRNG. */
-function gaussian(seed: number) {
-  const uniform = prng(seed)
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform())
-}
 
 interface Point {
   time: number

@@ -5,6 +5,7 @@ import type { DetectionConfig } from '../../../src/db/schema/index.js'
 import { decodeModel, MODEL_BYTES, scoreServiceBatch } from '../../../src/modules/detection/detector.js'
 import { keys } from '../../../src/redis/keys.js'
 import { defineScripts } from '../../../src/redis/scripts.js'
+import { DETECTION_DEFAULTS } from '../../../src/modules/services/schemas.js'
 
 let redis: Redis
 beforeAll(() => {
@@ -13,16 +14,7 @@ beforeAll(() => {
 })
 afterAll(() => redis.quit())
 
-const detection: DetectionConfig = {
-  zThreshold: 4,
-  minSamples: 30,
-  minSpanSeconds: 1800,
-  seasonality: 'auto',
-  quietPeriodSeconds: 600,
-  openAfterWarnings: 3,
-  warningWindowSeconds: 300,
-  metrics: {}
-}
+const detection: DetectionConfig = { ...DETECTION_DEFAULTS, metrics: {} }
 
 it('a series model stays within 1 KiB of Redis memory after 14 days of 5-minute samples', async () => {
   const serviceId = randomUUID()
