@@ -53,16 +53,23 @@ export async function serializeCorrelation(tx: Executor, key: string): Promise<v
   await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`)
 }
 
-/** The service's open detector incident, locked for the transaction. */
-export function lockOpenIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentRow | undefined> {
-  return tx.select().from(incidents).where(openOfService(serviceId)).for('update').then((rows) => rows[0])
+/** The service's open detector incident with its service's name, locked for the transaction. */
+export function lockOpenIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentView | undefined> {
+  return tx
+    .select(withServiceName)
+    .from(incidents)
+    .innerJoin(services, eq(services.id, incidents.serviceId))
+    .where(openOfService(serviceId))
+    .for('update', { of: incidents })
+    .then((rows) => rows[0])
 }
 
 /** The service's most recently resolved detector incident (the one a flap would re-open). */
-export function lastResolvedIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentRow | undefined> {
+export function lastResolvedIncidentOfService(tx: Executor, serviceId: string): Promise<IncidentView | undefined> {
   return tx
-    .select()
+    .select(withServiceName)
     .from(incidents)
+    .innerJoin(services, eq(services.id, incidents.serviceId))
     .where(and(eq(incidents.serviceId, serviceId), eq(incidents.status, 'resolved'), isNull(incidents.dedupKey)))
     .orderBy(desc(incidents.resolvedAt))
     .limit(1)

@@ -182,9 +182,8 @@ export function createIncidentsService(deps: {
     const ctx = { organizationId, actor: DETECTOR, requestId }
     const outcome = await db.transaction(async (tx): Promise<(Committed & { created: boolean }) | null> => {
       await serializeCorrelation(tx, service.id)
-      const named = (row: IncidentRow | undefined) => (row ? { ...row, service: service.name } : null)
-      const open = named(await lockOpenIncidentOfService(tx, service.id))
-      const lastResolved = open || !triggered ? null : named(await lastResolvedIncidentOfService(tx, service.id))
+      const open = (await lockOpenIncidentOfService(tx, service.id)) ?? null
+      const lastResolved = open || !triggered ? null : ((await lastResolvedIncidentOfService(tx, service.id)) ?? null)
       const now = clock.now()
       switch (decideOnAnomalies({ open, lastResolved, triggered, quietPeriodSeconds: service.detection.quietPeriodSeconds, now })) {
         case 'none':
@@ -232,7 +231,7 @@ export function createIncidentsService(deps: {
     if (cached === NO_OPEN_INCIDENT) return
     await db.transaction(async (tx) => {
       const open = await lockOpenIncidentOfService(tx, serviceId)
-      if (open) await change(tx, { organizationId: open.organizationId, actor: DETECTOR }, { ...open, service: '' }, { type: 'ongoing' })
+      if (open) await change(tx, { organizationId: open.organizationId, actor: DETECTOR }, open, { type: 'ongoing' })
     })
   }
 
