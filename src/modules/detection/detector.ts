@@ -4,7 +4,7 @@ import { keys, TTL } from '../../redis/keys.js'
 import '../../redis/scripts.js'
 
 /** Consecutive samples below half the threshold that end an episode. */
-export const EPISODE_CALM_SAMPLES = 24
+export const EPISODE_CALM_SAMPLES = 48
 
 /**
  * The Redis keys one scoring run uses: the live ones of a service, or a backtest's scratch ones. All carry

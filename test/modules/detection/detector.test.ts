@@ -240,7 +240,7 @@ describe('detector (Lua scoring script, real Redis)', () => {
       expect(ended).toEqual([])
       expect((await s.baseline())!.episode).toMatchObject({ severity: 'critical', startedAt: new Date(T0 + 288 * STEP).toISOString() })
 
-      // Calm samples: the end is reported with the 24th, carrying the peak |z| and the last anomalous time.
+      // Calm samples: the end is reported with the 48th, carrying the peak |z| and the last anomalous time.
       for (let calm = 1; calm <= EPISODE_CALM_SAMPLES + 2; calm++) {
         const fed = await s.feed([{ time: T0 + i++ * STEP, value: 100 }])
         expect(fed.anomalies).toEqual([])
@@ -248,7 +248,7 @@ describe('detector (Lua scoring script, real Redis)', () => {
         else expect(fed.ended, `calm sample ${calm}`).toEqual([])
         ended.push(...fed.ended)
       }
-      expect(EPISODE_CALM_SAMPLES).toBe(24)
+      expect(EPISODE_CALM_SAMPLES).toBe(48)
       const [end] = ended
       expect(end).toMatchObject({ kind: 'end', severity: 'critical', time: T0 + 292 * STEP })
       expect(end!.zScore).toBeCloseTo(marks[1]!.zScore, 6)
