@@ -118,8 +118,8 @@ export async function scoreServiceBatch(
 }
 
 /** The packed model's scalars, in the order score-samples.lua writes them (little-endian doubles), then the profile. */
-const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv'] as const
-const MODEL_VERSION = 3
+const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv'] as const
+const MODEL_VERSION = 4
 const PROFILE_BUCKETS = 96
 export const MODEL_BYTES = MODEL_SCALARS.length * 8 + PROFILE_BUCKETS * 4
 export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[] }

@@ -55,12 +55,14 @@ local TAIL_P, TAIL_STEP, TAIL_YOUNG, TAIL_Z, TAIL_CLIP_SEASON = 0.99, 0.05, 10, 
 -- The packed model: SCALARS as little-endian doubles, then the profile as 2 × BUCKETS floats.
 -- src/modules/detection/detector.ts reads the same layout (MODEL_SCALARS): change both together.
 -- Scalars, in order: v (version), n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec,
--- es, ez, eb, el, rn, rs, iv (see load and save).
-local SCALAR_COUNT = 27
+-- es, ez, eb, el, rn, rs, iv, cb, cv (see load and save). cb/cv cache the profile bucket the series is in
+-- (0 = none): consecutive samples of one half hour learn it in the scalars, and it goes back to the
+-- profile only when the series moves on to another bucket.
+local SCALAR_COUNT = 29
 local SCALAR_LAYOUT = '<' .. string.rep('d', SCALAR_COUNT)
 local SCALAR_BYTES = 8 * SCALAR_COUNT
 local MODEL_BYTES = SCALAR_BYTES + 4 * 2 * BUCKETS
-local VERSION = 3
+local VERSION = 4
 -- Fields that may be unset (st, h0, h1, eb, el, ttlAt: a step not seen yet, a half of the week not seen
 -- yet…) hold UNSET: all their real values are positive.
 local UNSET = -1
@@ -83,17 +85,18 @@ local function load(key)
   local packed = redis.call('GET', key)
   if not packed or #packed ~= MODEL_BYTES or struct.unpack('<d', packed) ~= VERSION then
     -- A new series, or one learned by another model version: start afresh (models rebuild from samples).
-    return { n = 0, changed = {}, changes = 0 }
+    return { n = 0, changed = {}, changes = 0, cb = 0, cv = 0 }
   end
-  local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv =
+  local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv, cb, cv =
     struct.unpack(SCALAR_LAYOUT, packed)
   -- One constructor, so the table is sized once.
   return { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
     m = m, b = b, d = d, sl = sl, sp = sp, ss = ss, qp = qp, qs = qs, st = unset(st), lv = lv, h0 = unset(h0),
-    h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv }
+    h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv, cb = cb, cv = cv }
 end
 
 local function bucketOf(s, i)
+  if i == s.cb then return s.cv end
   local value = s.changed[i]
   if value then return value end
   if not s.packed then return 0 end
@@ -110,7 +113,7 @@ local function save(key, s, meta)
   if refresh then s.ttlAt = now end
   local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0, s.last, now, s.ttlAt or UNSET, s.m, s.b, s.d, s.sl,
     s.sp, s.ss, s.qp, s.qs, s.st or UNSET, s.lv, s.h0 or UNSET, s.h1 or UNSET, s.ep or 0, s.ec or 0, s.es or 0,
-    s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0)
+    s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0, s.cb, s.cv)
   if s.packed and s.changes <= MAX_RANGES then
     -- The usual case: the scalars and the one or two buckets learned are written in place.
     redis.call('SETRANGE', key, 0, scalars)
@@ -118,6 +121,7 @@ local function save(key, s, meta)
   else
     local profile = {}
     for i = 1, 2 * BUCKETS do profile[i] = bucketOf(s, i) end
+    -- The cached bucket is written with the rest.
     redis.call('SET', key, scalars .. struct.pack(PROFILE_LAYOUT, unpack(profile)), 'KEEPTTL')
   end
   if refresh then
@@ -179,7 +183,13 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
       if half == 1 then s.h1 = t else s.h0 = t end
     end
     local bucket = half * BUCKETS + math.floor((t % DAY) / BUCKET_MS) + 1
-    local season = bucketOf(s, bucket)
+    if bucket ~= s.cb then
+      -- Moving on to another bucket: the one learned so far goes back to the profile.
+      if s.cb ~= 0 then setBucket(s, s.cb, s.cv) end
+      local value = bucketOf(s, bucket)
+      s.cb, s.cv = bucket, value
+    end
+    local season = s.cv
     local span = t - s.t0
 
     -- The smallest move the series has made; an integer-valued series moves by at least 1.
@@ -273,7 +283,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     -- part of the day, nor widen the band that the next anomaly is measured against); the tail tracker
     -- still sees it, so a heavy tail is learned.
     if not anomalous then
-      setBucket(s, bucket, season + GAMMA * ((v - s.sl) - season))
+      s.cv = season + GAMMA * ((v - s.sl) - season)
       local scaleAlpha = math.max(1 / n, SCALE_ALPHA)
       s.sp = s.sp + scaleAlpha * (math.min(math.abs(ePlain), CLIP * scaleP) - s.sp)
       s.ss = s.ss + scaleAlpha * (math.min(math.abs(eSeason), CLIP * scaleS) - s.ss)
