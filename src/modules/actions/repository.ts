@@ -66,7 +66,7 @@ export function listActions(exec: Executor, organizationId: string, filter: Acti
  * Persists one lifecycle change with its audit row: a guarded update (the action must still be in the
  * status the change was decided from, so of two racing writers one wins); undefined when it no longer was.
  */
-export async function saveActionChange(
+async function saveActionChange(
   tx: Executor,
   ctx: ChangeContext,
   before: ActionRow,

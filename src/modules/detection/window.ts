@@ -52,8 +52,10 @@ export async function baselinesOf(redis: Redis, serviceId: string, detection: Pi
     const model = err ? null : decodeModel(value as Buffer | null)
     if (!model) return // expired since it was indexed, or written by another model version
     const ready = model.n >= detection.minSamples && model.last - model.t0 >= detection.minSpanSeconds * 1000
-    const plain = Math.max(model.sp * 1.2533, model.qp / 2.5758)
-    const seasonalScale = Math.max(model.ss * 1.2533, model.qs / 2.5758)
+    // The floors the scoring script applies: 0.2% of the level, the smallest step, 1 for an integer series.
+    const floor = Math.max(model.st > 0 ? model.st : 0, model.iv === 1 ? 1 : 0, 1e-9)
+    const plain = Math.max(model.sp * 1.2533, model.qp / 2.5758, Math.abs(model.m) * 0.002, floor)
+    const seasonalScale = Math.max(model.ss * 1.2533, model.qs / 2.5758, floor)
     const seasonal =
       detection.seasonality !== 'none' && model.last - model.t0 >= 86_400_000 && (detection.seasonality !== 'auto' || seasonalScale < 0.8 * plain)
     out.push({

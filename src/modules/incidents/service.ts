@@ -63,7 +63,7 @@ export interface Correlation {
 }
 
 /** The detector acts on its own behalf; the request id ties its changes to the ingestion that caused them. */
-export const DETECTOR: Actor = { type: 'system', id: 'detector' }
+const DETECTOR: Actor = { type: 'system', id: 'detector' }
 const AUTO_RESOLVER: Actor = { type: 'system', id: 'auto-resolve' }
 const QUIET_BATCH = 200
 /** How often an ongoing episode refreshes its open incident, at most (far below any quiet period worth having). */
@@ -310,7 +310,7 @@ export function createIncidentsService(deps: {
     return incident
   }
 
-  return { list, detail, get, acknowledge, resolve, correlate, keepOpen, applyAlert, resolveQuiet, applyVerdict, announce, forgetOpenIncident }
+  return { list, detail, get, acknowledge, resolve, correlate, keepOpen, applyAlert, resolveQuiet, applyVerdict, announce }
 }
 export type IncidentsService = ReturnType<typeof createIncidentsService>
 

@@ -10,7 +10,7 @@ export interface PlanLimits {
   requestsPerMinute: number
   /** Series in one Prometheus remote_write request (cardinality guard). */
   maxSeriesPerWrite: number
-  /** Backtests per minute per credential (each replays up to 100,000 rows). */
+  /** Backtests per minute per organization (each replays up to 100,000 rows). */
   backtestsPerMinute: number
 }
 

@@ -109,7 +109,8 @@ local function setBucket(s, i, value)
 end
 
 local function save(key, s, meta)
-  local refresh = now - (s.ttlAt or 0) >= TTL_REFRESH_MS
+  -- A new model is indexed and gets its TTL at once, whatever `now` is (a backtest's clock may be near 0).
+  local refresh = not s.packed or now - (s.ttlAt or 0) >= TTL_REFRESH_MS
   if refresh then s.ttlAt = now end
   local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0, s.last, now, s.ttlAt or UNSET, s.m, s.b, s.d, s.sl,
     s.sp, s.ss, s.qp, s.qs, s.st or UNSET, s.lv, s.h0 or UNSET, s.h1 or UNSET, s.ep or 0, s.ec or 0, s.es or 0,
@@ -132,6 +133,8 @@ local function save(key, s, meta)
 end
 
 local function clip(v, limit) return math.max(-limit, math.min(limit, v)) end
+-- z of a value far beyond a tiny spread overflows; it is reported as at most ±1e12 (cjson refuses infinity).
+local Z_LIMIT = 1e12
 -- The 99th percentile of |residual|, tracked with multiplicative steps (larger while the series is young,
 -- so a heavy tail is learned within its first few hundred samples).
 local function tail(q, e, n)
@@ -208,7 +211,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     if s.n < minSamples or span < minSpan then
       learning = learning + 1
     else
-      local z = (e / scale) * math.sqrt(s.n / (s.n + WARM_K))
+      local z = clip((e / scale) * math.sqrt(s.n / (s.n + WARM_K)), Z_LIMIT)
       local deviation = z
       if meta.direction == 'd' then deviation = -z elseif meta.direction == 'b' then deviation = math.abs(z) end
       if deviation >= meta.threshold then

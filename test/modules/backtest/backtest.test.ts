@@ -73,8 +73,8 @@ interface Reply {
 const ctx = useApp()
 
 /**
- * Backtests are limited per credential (free plan: 2 a minute): every call here but the rate-limit test's
- * goes through a fresh operator API key, so the budget never interferes.
+ * Backtests are limited per organization (free plan: 2 a minute, enterprise 60): the organizations that run
+ * many are on the enterprise plan, and every call goes through an operator API key.
  */
 async function backtest(app: FastifyInstance, org: Org, serviceId: string, payload: object, token?: string) {
   const credential = token ?? (await apiKey(app, org, 'operator')).key
@@ -91,6 +91,8 @@ describe('backtest', () => {
   let serviceId: string
   beforeAll(async () => {
     org = await signup(ctx.app)
+    const upgraded = await call(ctx.app, org.token, { method: 'PUT', url: '/v1/subscription', payload: { plan: 'enterprise' } })
+    expect(upgraded.statusCode, upgraded.body).toBe(200)
     serviceId = (await createService(ctx.app, org)).id
   })
 
@@ -183,9 +185,32 @@ describe('backtest', () => {
       const body = expectProblem(await backtest(ctx.app, org, serviceId, { csv }), 400, 'validation_failed')
       expect(body.errors).toEqual([expect.objectContaining({ path: '/body/csv/line 100001', message: expect.stringMatching(/100000/) })])
     })
+
+    it('a body of millions of bad lines is refused after the first 20, without parsing the rest', async () => {
+      const body = expectProblem(await backtest(ctx.app, org, serviceId, { csv: 'x\n'.repeat(2_000_000) }), 400, 'validation_failed')
+      expect(body.errors).toHaveLength(20)
+      expect(body.errors![0]).toMatchObject({ path: '/body/csv/line 1' })
+    })
+
+    it('a timestamp beyond what a date can hold is a 400, not a 500', async () => {
+      const body = expectProblem(await backtest(ctx.app, org, serviceId, { samples: [{ value: 1, timestamp: 1e17 }] }), 400, 'validation_failed')
+      expect(body.errors).toEqual([{ path: '/body/samples/0', message: 'timestamp is not a valid time' }])
+    })
+
+    it('a value far beyond a tiny spread is an episode with a bounded z, not a 500', async () => {
+      const samples = [...Array.from({ length: 40 }, (_, i) => ({ value: 0.5, timestamp: T0 + i * STEP })), { value: 1e306, timestamp: T0 + 40 * STEP }]
+      const reply = await backtestOk(org, serviceId, { samples })
+      expect(reply.episodes).toEqual([expect.objectContaining({ severity: 'critical', peakZScore: 1e12 })])
+    })
   })
 
   describe('isolation', () => {
+    it('times near the epoch leave no scratch key behind either (a new model is indexed at once)', async () => {
+      await backtestOk(org, serviceId, { samples: Array.from({ length: 5 }, (_, i) => ({ value: i, timestamp: i * 1000 })) })
+      const [, left] = await ctx.app.redis.scan('0', 'MATCH', 'backtest:*', 'COUNT', 10_000)
+      expect(left).toEqual([])
+    })
+
     it('leaves no live trace: no baseline, anomaly, incident, scratch key or event', async () => {
       const service = await createService(ctx.app, org)
       const eventsKey = `events:${org.organizationId}`
@@ -242,11 +267,7 @@ describe('backtest rate limit', () => {
   const clock = clockStoppedInAMinute()
   const limited = useApp({}, { clock })
 
-  it('on the free plan, the third backtest of a credential within a minute is a 429 with Retry-After', async () => {
-    // The clock stays stopped (the minute cannot roll over), but at real time: the backtest's 20 s deadline is
-    // taken from the app clock and compared with Date.now() (src/modules/backtest/service.ts + engine.ts), so a
-    // clock stopped more than 20 s behind real time would make every backtest a 503 backtest_timeout.
-    clock.set(Date.now())
+  it('on the free plan, the third backtest of an organization within a minute is a 429 with Retry-After', async () => {
     const org = await signup(limited.app)
     const service = await createService(limited.app, org)
     const payload = { samples: [{ value: 1, timestamp: T0 }, { value: 2, timestamp: T0 + STEP }] }
@@ -259,8 +280,11 @@ describe('backtest rate limit', () => {
     expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1)
     expect(Number(third.headers['retry-after'])).toBeLessThanOrEqual(60)
 
-    // The budget is the credential's: another one of the same organization still runs.
-    const other = await backtest(limited.app, org, service.id, payload)
+    // The budget is the organization's: another of its credentials is refused too, another organization runs.
+    expectProblem(await backtest(limited.app, org, service.id, payload), 429, 'rate_limited')
+    const stranger = await signup(limited.app)
+    const theirs = await createService(limited.app, stranger)
+    const other = await backtest(limited.app, stranger, theirs.id, payload, stranger.token)
     expect(other.statusCode, other.body).toBe(200)
   })
 })
