@@ -12,7 +12,7 @@ import { createInvalidationBus } from './lib/invalidation.js'
 import { isMain } from './lib/is-main.js'
 import { throttled } from './lib/throttle.js'
 import { connectLeniently, createRedis } from './redis/client.js'
-import { createQueue, PERIODIC_JOB_OPTIONS, type QueueName, type TypedQueue } from './redis/queues.js'
+import { createQueues, PERIODIC_JOB_OPTIONS } from './redis/queues.js'
 
 const ACTION_CONCURRENCY = 5
 const BUSY_RETRY_MS = 1000
@@ -37,11 +37,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   subscriber.on('error', warnState)
   const invalidation = createInvalidationBus(state, subscriber, warnState)
 
-  const queues = {
-    actions: createQueue('actions', connection, config.queuePrefix),
-    timers: createQueue('timers', connection, config.queuePrefix),
-    maintenance: createQueue('maintenance', connection, config.queuePrefix)
-  } satisfies { [N in QueueName]: TypedQueue<N> }
+  const queues = createQueues(connection, config.queuePrefix)
   for (const queue of Object.values(queues)) queue.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: queue.name }, 'queue error')))
   // The same composition root as the API's.
   const services = createServices({ config, db, redis: state, invalidation, actionsQueue: queues.actions, clock, log: logger })

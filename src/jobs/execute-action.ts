@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.js'
 import { retryDelay, RETRY } from '../lib/retry.js'
 import type { ChangeContext } from '../lib/context.js'
 import { recordOutcome, WORKER_ACTOR, type ActionExecution } from '../modules/actions/execution.js'
-import type { ActionRow } from '../modules/actions/lifecycle.js'
+import { transition, type ActionRow } from '../modules/actions/lifecycle.js'
 import type { WebhookParams } from '../modules/actions/params.js'
 import { presentAction } from '../modules/actions/schemas.js'
 import { deferOutcome, type DeferredOutcome } from './dlq.js'
@@ -80,9 +80,8 @@ export function createActionRunner(deps: {
         }
       }
     }
-    await deps.execution.announce(
-      recorded ?? { ...action, ...outcome, finishedAt, leaseExpiresAt: null, verificationState: outcome.status === 'succeeded' ? 'pending' : 'skipped' }
-    )
+    // Deferred: announced as the lifecycle will record it once the replayer lands it.
+    await deps.execution.announce(recorded ?? { ...action, ...transition(action, { type: 'finish', outcome, finishedAt }, deps.clock.now()).set })
   }
 
   async function run(actionId: string): Promise<Execution> {

@@ -29,6 +29,17 @@ export const JOB_OPTIONS: JobsOptions = { ...JOB_RETENTION, ...RETRY.job }
 /** A periodic job is not retried: its next run, moments later, is the retry. */
 export const PERIODIC_JOB_OPTIONS: JobsOptions = { ...JOB_RETENTION, attempts: 1 }
 
+export type Queues = { [N in QueueName]: TypedQueue<N> }
+
+/** Every queue on one connection (`failFast` as for createQueue). */
+export function createQueues(connection: ConnectionOptions, prefix: string, failFast = false): Queues {
+  return {
+    actions: createQueue('actions', connection, prefix, failFast),
+    timers: createQueue('timers', connection, prefix, failFast),
+    maintenance: createQueue('maintenance', connection, prefix, failFast)
+  }
+}
+
 /** `failFast`: for producers serving HTTP requests, which must not wait for a Redis that is down. */
 export function createQueue<N extends QueueName>(name: N, connection: ConnectionOptions, prefix: string, failFast = false): TypedQueue<N> {
   return new Queue<QueuePayload<N>, unknown, JobName<N>>(name, {

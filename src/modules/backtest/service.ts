@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import { AppError, errors, type FieldError } from '../../errors.js'
 import type { ServicesService } from '../services/service.js'
+import { METRIC_NAME_PATTERN } from '../services/schemas.js'
 import { detectionOf } from '../services/service.js'
 import { BacktestTimeout, runBacktest, type BacktestRow } from './engine.js'
 import { MAX_BACKTEST_ROWS, MAX_LISTED, type BacktestBody } from './schemas.js'
@@ -10,7 +11,7 @@ import { MAX_BACKTEST_ROWS, MAX_LISTED, type BacktestBody } from './schemas.js'
 const TIME_BUDGET_MS = 20_000
 const MAX_METRICS = 100
 const DEFAULT_METRIC = 'value'
-const METRIC_NAME = /^[A-Za-z_:][A-Za-z0-9_:.-]{0,127}$/
+const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
 const SQL_LIKE_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/
 
 /** ISO-8601, `YYYY-MM-DD HH:MM:SS` (UTC, as NAB and many exports write it) or epoch milliseconds. */

@@ -73,7 +73,7 @@ export interface IncidentChange {
 }
 
 export const maxSeverity = (a: Severity, b: Severity): Severity => (a === 'critical' || b === 'critical' ? 'critical' : 'warning')
-const severityOf = (anomalies: AnomalySignal[]) => anomalies.map((a) => a.severity).reduce(maxSeverity)
+export const severityOf = (anomalies: AnomalySignal[]) => anomalies.map((a) => a.severity).reduce(maxSeverity)
 const peakOf = (anomalies: AnomalySignal[], start: number | null) =>
   anomalies.reduce((peak, a) => (peak === null || Math.abs(a.zScore) > Math.abs(peak) ? a.zScore : peak), start)
 const union = (a: string[], b: string[]) => [...new Set([...a, ...b])]

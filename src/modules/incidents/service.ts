@@ -15,6 +15,7 @@ import {
   decideOnAnomalies,
   metricsOf,
   openIncident,
+  severityOf,
   transition,
   type AnomalySignal,
   type IncidentEffects,
@@ -106,6 +107,15 @@ export function createIncidentsService(deps: {
     await write.catch(deps.onCacheError)
   }
 
+  /** Whether the open-incident cache knows the service has nothing open (a cache failure knows nothing). */
+  async function knownQuiet(serviceId: string) {
+    const cached = await deps.redis.get(keys.openIncident(serviceId)).catch((err) => {
+      deps.onCacheError(err)
+      return null
+    })
+    return cached === NO_OPEN_INCIDENT
+  }
+
   /** After an incident of the service is resolved by any path: the next anomaly looks in Postgres again. */
   async function forgetOpenIncident(serviceId: string) {
     await deps.redis.del(keys.openIncident(serviceId)).catch(deps.onCacheError)
@@ -172,13 +182,7 @@ export function createIncidentsService(deps: {
     requestId?: string
   ): Promise<Correlation | null> {
     if (anomalies.length === 0) return null
-    if (!triggered) {
-      const cached = await deps.redis.get(keys.openIncident(service.id)).catch((err) => {
-        deps.onCacheError(err)
-        return null
-      })
-      if (cached === NO_OPEN_INCIDENT) return null
-    }
+    if (!triggered && (await knownQuiet(service.id))) return null
     const ctx = { organizationId, actor: DETECTOR, requestId }
     const outcome = await db.transaction(async (tx): Promise<(Committed & { created: boolean }) | null> => {
       await serializeCorrelation(tx, service.id)
@@ -224,11 +228,7 @@ export function createIncidentsService(deps: {
     // A long episode continues in every batch: one touch per service every few seconds is enough.
     if (keptOpen.has(serviceId)) return
     keptOpen.set(serviceId, 1)
-    const cached = await deps.redis.get(keys.openIncident(serviceId)).catch((err) => {
-      deps.onCacheError(err)
-      return null
-    })
-    if (cached === NO_OPEN_INCIDENT) return
+    if (await knownQuiet(serviceId)) return
     await db.transaction(async (tx) => {
       const open = await lockOpenIncidentOfService(tx, serviceId)
       if (open) await change(tx, { organizationId: open.organizationId, actor: DETECTOR }, open, { type: 'ongoing' })
@@ -313,5 +313,3 @@ export function createIncidentsService(deps: {
   return { list, detail, get, acknowledge, resolve, correlate, keepOpen, applyAlert, resolveQuiet, applyVerdict, announce }
 }
 export type IncidentsService = ReturnType<typeof createIncidentsService>
-
-const severityOf = (anomalies: AnomalySignal[]): Severity => (anomalies.some((a) => a.severity === 'critical') ? 'critical' : 'warning')
