@@ -12,6 +12,7 @@ REQUIRED=(
   'docker-compose docker-compose test/compose.test.ts'
   'prometheus prometheus test/e2e/prometheus.test.ts'
   'prometheus-alertmanager prometheus-alertmanager test/e2e/prometheus.test.ts'
+  'prometheus-node-exporter prometheus-node-exporter test/e2e/node-exporter.test.ts'
   'redis-server redis-server test/servers.ts (startRedis), .ci/run'
   'redis-cli redis-tools .ci/run'
   '/usr/lib/postgresql/15/bin/pg_ctl postgresql-15 test/servers.ts (startPostgres)'

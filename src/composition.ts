@@ -18,6 +18,7 @@ import { createBacktestService } from './modules/backtest/service.js'
 import { createEventPublisher } from './modules/events/publisher.js'
 import { createEventReader, EVENT_BLOCK_MS } from './modules/events/reader.js'
 import { createIncidentsService } from './modules/incidents/service.js'
+import { createMetricTypes, createSeriesAdmission } from './modules/ingest/series.js'
 import { createIngestService } from './modules/ingest/service.js'
 import { createIntegrationsService } from './modules/integrations/service.js'
 import { createRunbooksService } from './modules/runbooks/service.js'
@@ -103,16 +104,20 @@ export function createServices(infra: Infrastructure) {
     verificationWindowSeconds: config.actions.verificationWindowSeconds
   })
   const alerts = createAlertService({ resolver: serviceResolver, incidents })
+  const seriesAdmission = createSeriesAdmission({ redis })
+  const metricTypes = createMetricTypes({ redis })
   const ingest = createIngestService({
     redis,
     resolver: serviceResolver,
     rules: ruleCache,
     incidents,
+    admission: seriesAdmission,
+    metricTypes,
     publish,
     clock,
     onQuotaError: throttled((err) => log.warn({ err }, 'ingest quota not counted in Redis'))
   })
-  const integrations = createIntegrationsService({ db, ingest, alerts })
+  const integrations = createIntegrationsService({ ingest, alerts, metricTypes, admission: seriesAdmission, clock })
   const backtest = createBacktestService({ redis, services })
   return {
     publish,
@@ -127,6 +132,7 @@ export function createServices(infra: Infrastructure) {
     incidents,
     alerts,
     ingest,
+    seriesAdmission,
     integrations,
     backtest,
     auth,

@@ -9,7 +9,7 @@ declare module 'fastify' {
     metrics: {
       registry: Registry
       /** counts an ingestion result (samples accepted and rejected, anomalies by severity) */
-      countIngestion: (result: { accepted: number; rejected: unknown[]; anomalies: { severity: string; suppressed: boolean }[] }) => void
+      countIngestion: (result: { accepted: number; rejected: { code: string }[]; anomalies: { severity: string; suppressed: boolean }[] }) => void
     }
   }
 }
@@ -46,13 +46,32 @@ export default fp(
         this.set(app.invalidation.isFresh() ? 1 : 0)
       }
     })
+    new Gauge({
+      name: 'autopilot_active_series',
+      help: 'Series with a sample in the last hour, per organization (as this process last counted them); the plan limits them',
+      labelNames: ['organization_id'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [organizationId, count] of app.services.seriesAdmission.activeCounts()) this.set({ organization_id: organizationId }, count)
+      }
+    })
+    const seriesRefused = new Counter({
+      name: 'autopilot_series_limit_refused_samples_total',
+      help: 'Samples of new series refused because the organization was at its plan\'s active series',
+      registers: [registry]
+    })
     const dlqDepth = new Gauge({ name: 'autopilot_audit_dlq_entries', help: 'Deferred writes waiting in audit:dlq', registers: [registry] })
 
     app.decorate('metrics', {
       registry,
       countIngestion: (result) => {
         samplesIngested.inc({ outcome: 'accepted' }, result.accepted)
-        if (result.rejected.length > 0) samplesIngested.inc({ outcome: 'rejected' }, result.rejected.length)
+        if (result.rejected.length > 0) {
+          samplesIngested.inc({ outcome: 'rejected' }, result.rejected.length)
+          const refused = result.rejected.filter((r) => r.code === 'series_limit').length
+          if (refused > 0) seriesRefused.inc(refused)
+        }
         for (const a of result.anomalies) anomalies.inc({ severity: a.severity, suppressed: String(a.suppressed) })
       }
     })

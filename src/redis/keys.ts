@@ -2,8 +2,13 @@
 export const keys = {
   /** `{serviceId}` is a Redis Cluster hash tag: one service's keys share a slot, so one script can touch them all. */
   /** a series' packed model (level, spread, seasonal profile, episode): src/redis/scripts/score-samples.lua */
-  model: (serviceId: string, metric: string) => `model:{${serviceId}}:${metric}`,
-  baselineIndex: (serviceId: string) => `baseline_index:{${serviceId}}`,
+  model: (serviceId: string, seriesId: string) => `model:{${serviceId}}:${seriesId}`,
+  /** hash: the service's series id → descriptor (metric, labels, kind), written with their models */
+  series: (serviceId: string) => `series:{${serviceId}}`,
+  /** sorted set: the organization's active series (`<serviceId>:<seriesId>`), score = last seen (ms) */
+  activeSeries: (organizationId: string) => `active_series:{${organizationId}}`,
+  /** hash: metric family → type, from the Prometheus metadata the organization's agents send */
+  metricTypes: (organizationId: string) => `metric_types:{${organizationId}}`,
   recentAnomalies: (serviceId: string) => `recent_anomalies:{${serviceId}}`,
   openIncident: (serviceId: string) => `incidents:{${serviceId}}`,
   events: (organizationId: string) => `events:${organizationId}`,
@@ -25,5 +30,9 @@ export const TTL = {
   eventsMs: 3_600_000,
   actionMirrorSeconds: 24 * 3600,
   serviceByNameSeconds: 300,
-  ingestQuotaSeconds: 120
+  ingestQuotaSeconds: 120,
+  /** a series without a sample for this long no longer counts against the plan's active series */
+  activeSeriesMs: 3_600_000,
+  /** Prometheus resends metadata every minute; a family not resent for this long is forgotten */
+  metricTypesSeconds: 3600
 } as const

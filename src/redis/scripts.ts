@@ -6,6 +6,8 @@ const lua = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, impo
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     scoreSamples(numKeys: number, ...keysAndArgs: (string | number)[]): Result<unknown[], Context>
+    forgetSeries(numKeys: number, ...keysAndArgs: string[]): Result<number, Context>
+    admitSeries(numKeys: number, ...keysAndArgs: (string | number)[]): Result<[number, number[]], Context>
   }
 }
 
@@ -13,4 +15,6 @@ declare module 'ioredis' {
 export function defineScripts(redis: Redis): void {
   if (typeof redis.scoreSamples === 'function') return
   redis.defineCommand('scoreSamples', { lua: lua('score-samples') })
+  redis.defineCommand('forgetSeries', { lua: lua('forget-series') })
+  redis.defineCommand('admitSeries', { lua: lua('admit-series') })
 }

@@ -78,7 +78,7 @@ describe('authentication and roles', () => {
         if (RANK.indexOf(role) < RANK.indexOf(route.minRole)) {
           expectProblem(res, 403, 'forbidden')
         } else {
-          expect([200, 400, 404], `${role} ${route.method} ${route.url}: ${res.body}`).toContain(res.statusCode)
+          expect([200, 400, 404, 410], `${role} ${route.method} ${route.url}: ${res.body}`).toContain(res.statusCode)
         }
       }
     }

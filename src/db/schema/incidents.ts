@@ -7,6 +7,11 @@ import { services } from './services.js'
 export const INCIDENT_STATUSES = ['open', 'acknowledged', 'resolved'] as const
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number]
 export const INCIDENT_SOURCES = ['detector', 'alert', 'alertmanager'] as const
+export interface IncidentSeries {
+  id: string
+  metric: string
+  labels: Record<string, string>
+}
 
 export const incidents = pgTable(
   'incidents',
@@ -25,6 +30,8 @@ export const incidents = pgTable(
     source: text('source', { enum: INCIDENT_SOURCES }).notNull(),
     dedupKey: text('dedup_key'),
     metrics: text('metrics').array().notNull().default(sql`'{}'::text[]`),
+    /** The series (metric + labels) whose anomalies it holds, the first 20. */
+    series: jsonb('series').$type<IncidentSeries[]>().notNull().default([]),
     anomalyCount: integer('anomaly_count').notNull().default(0),
     peakZScore: doublePrecision('peak_z_score'),
     details: jsonb('details').$type<Record<string, unknown>>(),

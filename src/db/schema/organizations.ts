@@ -7,8 +7,6 @@ export const organizations = pgTable('organizations', {
   name: text('name').notNull(),
   /** Key of the HMAC signature on outgoing webhook actions. */
   webhookSecret: text('webhook_secret').notNull(),
-  /** Prometheus labels, besides __name__, that name a distinct metric (e.g. `instance`). */
-  metricLabelAllowlist: text('metric_label_allowlist').array().notNull().default(sql`'{}'::text[]`),
   createdAt: createdAt()
 })
 

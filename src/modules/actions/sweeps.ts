@@ -96,7 +96,7 @@ export function createActionSweeps<Committed>(deps: {
       (a) => !a.suppressed && metrics.includes(a.metric) && Date.parse(a.at) > since
     )
     if (anomalies.length > 0) return ['not_recovered', { anomalies: anomalies.slice(0, 20) }]
-    const baselines = (await baselinesOf(deps.redis, serviceId, detection)).filter((b) => metrics.includes(b.metric) && Date.parse(b.updatedAt) > since)
+    const baselines = (await baselinesOf(deps.redis, serviceId, detection, { metrics })).items.filter((b) => Date.parse(b.updatedAt) > since)
     // An episode that began before the action and is still going: its metric has not come back.
     const ongoing = baselines.filter((b) => b.episode && Date.parse(b.episode.lastAt) > since)
     if (ongoing.length > 0) return ['not_recovered', { episodes: ongoing.map((b) => ({ metric: b.metric, ...b.episode })) }]

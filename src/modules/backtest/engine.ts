@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { DetectionConfig, Severity } from '../../db/schema/index.js'
-import { scoreServiceBatch, type DetectedSampleAnomaly, type ModelKeys } from '../detection/detector.js'
+import { scoreServiceBatch, seriesToScore, type DetectedSampleAnomaly, type ModelKeys, type ScoredSeries } from '../detection/detector.js'
+import { kindOf, seriesIdOf } from '../detection/series.js'
 import { decideOnAnomalies, metricsOf, openIncident, transition, type IncidentChange, type IncidentState } from '../incidents/lifecycle.js'
 
 export interface BacktestRow {
@@ -95,7 +96,7 @@ function simulateIncidents(settings: IncidentSettings) {
     const now = new Date(m.time)
     recent.push(m.time)
     while (recent.length > 0 && recent[0]! <= m.time - settings.warningWindowSeconds * 1000) recent.shift()
-    const anomalies = [{ metric: m.metric, severity: m.severity, zScore: m.zScore }]
+    const anomalies = [{ metric: m.metric, series: seriesIdOf(m.metric, {}), labels: {}, severity: m.severity, zScore: m.zScore }]
     const triggered = m.severity === 'critical' || recent.length >= settings.openAfterWarnings
     const decision = decideOnAnomalies({
       open: open?.state ?? null,
@@ -152,8 +153,8 @@ export async function runBacktest(
 ): Promise<BacktestResult> {
   const run = randomUUID()
   const space: ModelKeys = {
-    model: (metric) => `backtest:{${run}}:model:${metric}`,
-    index: `backtest:{${run}}:index`,
+    model: (seriesId) => `backtest:{${run}}:model:${seriesId}`,
+    series: `backtest:{${run}}:series`,
     window: `backtest:{${run}}:window`,
     ttlMs: SCRATCH_TTL_MS
   }
@@ -161,6 +162,13 @@ export async function runBacktest(
   const incidents = simulateIncidents(detection)
   const result: BacktestResult = { rows: rows.length, metrics: new Set(rows.map((r) => r.metric)).size, learning: 0, stale: 0, marks: [], episodes: [], incidents: incidents.incidents }
   const openEpisodes = new Map<string, BacktestEpisode>()
+  // A metric is read as the live API reads a JSON sample of that name without a type (no labels, no metadata).
+  const seriesOf = new Map<string, ScoredSeries>()
+  for (const metric of new Set(rows.map((row) => row.metric))) {
+    // (A histogram bucket the live API would leave unscored is replayed as a gauge: it was asked for.)
+    const kind = kindOf(metric, undefined, () => undefined)
+    seriesOf.set(metric, seriesToScore(metric, {}, kind === 'bucket' ? 'gauge' : kind))
+  }
   try {
     for (let from = 0; from < ordered.length; from += CHUNK) {
       if (options.deadline !== undefined && Date.now() > options.deadline) throw new BacktestTimeout()
@@ -170,7 +178,7 @@ export async function runBacktest(
         redis,
         run,
         detection,
-        chunk.map((row) => ({ metric: row.metric, value: row.value, time: row.time, suppressedUpTo: null })),
+        chunk.map((row) => ({ series: seriesOf.get(row.metric)!, value: row.value, time: row.time, suppressedUpTo: null })),
         now,
         space
       )
@@ -182,8 +190,8 @@ export async function runBacktest(
     if (ordered.length > 0) incidents.finish(ordered.at(-1)!.time)
     return result
   } finally {
-    const models = await redis.smembers(space.index).catch(() => [] as string[])
-    await redis.del(space.index, space.window, ...models.map(space.model)).catch(() => 0)
+    const models = await redis.hkeys(space.series).catch(() => [] as string[])
+    await redis.del(space.series, space.window, ...models.map(space.model)).catch(() => 0)
   }
 
   function recordMark(chunk: BacktestRow[], found: DetectedSampleAnomaly) {

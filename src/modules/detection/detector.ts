@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { DetectionConfig, Severity } from '../../db/schema/index.js'
 import { keys, TTL } from '../../redis/keys.js'
 import '../../redis/scripts.js'
+import { seriesIdOf, type Labels, type SeriesKind } from './series.js'
 
 /** Consecutive samples below half the threshold that end an episode. */
 export const EPISODE_CALM_SAMPLES = 48
@@ -11,21 +12,46 @@ export const EPISODE_CALM_SAMPLES = 48
  * the same hash tag, so one script call may touch them all (on a cluster too).
  */
 export interface ModelKeys {
-  model: (metric: string) => string
-  index: string
+  model: (seriesId: string) => string
+  /** hash: series id → its descriptor (metric, labels, kind) */
+  series: string
   window: string
   /** how long a model outlives its last sample */
   ttlMs: number
 }
 export const liveKeys = (serviceId: string): ModelKeys => ({
-  model: (metric) => keys.model(serviceId, metric),
-  index: keys.baselineIndex(serviceId),
+  model: (seriesId) => keys.model(serviceId, seriesId),
+  series: keys.series(serviceId),
   window: keys.recentAnomalies(serviceId),
   ttlMs: TTL.baselineMs
 })
 
-export interface SampleInput {
+/** A series as the scoring script needs it. */
+export interface ScoredSeries {
+  id: string
   metric: string
+  kind: Exclude<SeriesKind, 'bucket'>
+  /** the descriptor stored with the model (metric, labels, kind as JSON); null when this process sent it lately */
+  descriptor: string | null
+}
+
+/** A series' descriptor as kept in `series:{serviceId}`. */
+export interface SeriesDescriptor {
+  m: string
+  l: Labels
+  k: SeriesKind
+}
+export const describeSeries = (metric: string, labels: Labels, kind: SeriesKind) => JSON.stringify({ m: metric, l: labels, k: kind } satisfies SeriesDescriptor)
+/** A series to score, its descriptor sent along. */
+export const seriesToScore = (metric: string, labels: Labels = {}, kind: ScoredSeries['kind'] = 'gauge'): ScoredSeries => ({
+  id: seriesIdOf(metric, labels),
+  metric,
+  kind,
+  descriptor: describeSeries(metric, labels, kind)
+})
+
+export interface SampleInput {
+  series: ScoredSeries
   value: number
   /** epoch ms; undefined = arrival time (never older than its series, so concurrent callers all count) */
   time?: number
@@ -40,6 +66,8 @@ const MARKS: Record<number, EpisodeMark> = { 1: 'start', 2: 'escalation', 3: 'en
 export interface DetectedSampleAnomaly {
   /** position of the sample in the batch */
   index: number
+  /** the value scored: the sample's, or a counter's per-second rate */
+  value: number
   zScore: number
   expected: number
   severity: Severity
@@ -61,13 +89,16 @@ export interface ScoredBatch {
   recentAnomalies: number
   /** unsuppressed anomalous samples of episodes already reported (they keep an incident from going quiet) */
   continuing: number
+  /** new models whose descriptor was neither sent nor stored: the caller should send descriptors again */
+  undescribed: number
 }
 
 const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
 const DIRECTION_CODE = { up: 'u', down: 'd', both: 'b' } as const
 const SEASONALITY_CODE = { auto: 'a', none: 'n', daily: 'd', weekly: 'w' } as const
-const FIELDS_PER_ANOMALY = 7
-const HEADER = 4
+const KIND_CODE = { gauge: 'g', counter: 'c', time: 't' } as const
+const FIELDS_PER_ANOMALY = 8
+const HEADER = 5
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
 export async function scoreServiceBatch(
@@ -79,17 +110,21 @@ export async function scoreServiceBatch(
   space: ModelKeys = liveKeys(serviceId)
 ): Promise<ScoredBatch> {
   const keyIndex = new Map<string, number>()
-  const scriptKeys = [space.window, space.index]
+  const scriptKeys = [space.window, space.series]
+  const descriptors: string[] = []
   let seriesSpec = ''
   let sampleSpec = ''
   for (const sample of samples) {
-    let index = keyIndex.get(sample.metric)
+    const { series } = sample
+    let index = keyIndex.get(series.id)
     if (index === undefined) {
       index = scriptKeys.length + 1
-      keyIndex.set(sample.metric, index)
-      scriptKeys.push(space.model(sample.metric))
-      const metric = detection.metrics[sample.metric]
-      seriesSpec += `${sample.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']} ${SEASONALITY_CODE[detection.seasonality]};`
+      keyIndex.set(series.id, index)
+      scriptKeys.push(space.model(series.id))
+      const metric = detection.metrics[series.metric]
+      // Descriptors follow the three fixed arguments: ARGV[4] is the first.
+      const descriptor = series.descriptor === null ? 0 : descriptors.push(series.descriptor) + 3
+      seriesSpec += `${series.id} ${series.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']} ${SEASONALITY_CODE[detection.seasonality]} ${KIND_CODE[series.kind]} ${descriptor};`
     }
     sampleSpec += `${index} ${sample.value} ${sample.time ?? -1} ${sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0};`
   }
@@ -98,7 +133,8 @@ export async function scoreServiceBatch(
     ...scriptKeys,
     `${detection.minSamples} ${detection.minSpanSeconds * 1000} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${space.ttlMs} ${now} ${EPISODE_CALM_SAMPLES}`,
     seriesSpec,
-    sampleSpec
+    sampleSpec,
+    ...descriptors
   )) as (string | number)[]
   const anomalies: DetectedSampleAnomaly[] = []
   const ended: DetectedSampleAnomaly[] = []
@@ -106,6 +142,7 @@ export async function scoreServiceBatch(
     const kind = MARKS[Number(reply[i + 6])]!
     ;(kind === 'end' ? ended : anomalies).push({
       index: Number(reply[i]) - 1,
+      value: Number(reply[i + 7]),
       zScore: Number(reply[i + 1]),
       expected: Number(reply[i + 2]),
       severity: reply[i + 3] === 2 ? 'critical' : 'warning',
@@ -114,12 +151,20 @@ export async function scoreServiceBatch(
       kind
     })
   }
-  return { learning: Number(reply[1]), stale: Number(reply[2]), anomalies, ended, recentAnomalies: Number(reply[0]), continuing: Number(reply[3]) }
+  return {
+    learning: Number(reply[1]),
+    stale: Number(reply[2]),
+    anomalies,
+    ended,
+    recentAnomalies: Number(reply[0]),
+    continuing: Number(reply[3]),
+    undescribed: Number(reply[4])
+  }
 }
 
 /** The packed model's scalars, in the order score-samples.lua writes them (little-endian doubles), then the profile. */
-const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv'] as const
-const MODEL_VERSION = 4
+const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv', 'k', 'rv', 'rt'] as const
+const MODEL_VERSION = 5
 const PROFILE_BUCKETS = 96
 export const MODEL_BYTES = MODEL_SCALARS.length * 8 + PROFILE_BUCKETS * 4
 export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[] }

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { SEVERITIES } from '../../db/schema/index.js'
 import { Timestamp } from '../../lib/schemas.js'
+import { SeriesFields } from './series.js'
 
 /** The fields of an anomaly: the sample at which an episode of one series started or escalated. */
 export const AnomalyFields = {
@@ -8,7 +9,8 @@ export const AnomalyFields = {
     description: 'an anomaly episode (consecutive anomalous samples of one series) starting, or first turning critical'
   }),
   metric: Type.String(),
-  value: Type.Number(),
+  ...SeriesFields,
+  value: Type.Number({ description: 'the value scored: the sample\'s, or a counter\'s per-second rate' }),
   expected: Type.Number(),
   zScore: Type.Number(),
   severity: Type.Enum(SEVERITIES),

@@ -1,15 +1,18 @@
 import type { Redis } from 'ioredis'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import { keys, TTL } from '../../redis/keys.js'
-import { decodeModel, liveKeys, type ModelKeys } from './detector.js'
+import { decodeModel, liveKeys, type ModelKeys, type SeriesDescriptor } from './detector.js'
 import type { Anomaly } from './schemas.js'
+import type { Labels, SeriesKind } from './series.js'
 
-/** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script. */
-export function decodeAnomaly(member: string): Anomaly {
-  const body = JSON.parse(member.slice(2)) as { m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2 }
+/** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script, with its series' labels. */
+export function decodeAnomaly(member: string, labelsOf: (seriesId: string) => Labels): Anomaly {
+  const body = JSON.parse(member.slice(2)) as { s: string; m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2 }
   return {
     kind: body.k === 2 ? 'escalation' : 'start',
     metric: body.m,
+    series: body.s,
+    labels: labelsOf(body.s),
     value: body.v,
     expected: body.e,
     zScore: body.z,
@@ -19,15 +22,33 @@ export function decodeAnomaly(member: string): Anomaly {
   }
 }
 
+/** The descriptors of some of a service's series (labels, metric, kind); absent ids are left out. */
+async function descriptorsOf(redis: Redis, space: ModelKeys, ids: string[]): Promise<Map<string, SeriesDescriptor>> {
+  if (ids.length === 0) return new Map()
+  const values = await redis.hmget(space.series, ...ids)
+  const found = new Map<string, SeriesDescriptor>()
+  values.forEach((value, i) => {
+    if (value) found.set(ids[i]!, JSON.parse(value) as SeriesDescriptor)
+  })
+  return found
+}
+
 /** Anomalies of a service since `since` (never more than the 1h window), newest first. */
 export async function recentAnomalies(redis: Redis, serviceId: string, since: number, offset = 0, limit = 1000) {
   const from = Math.max(since, Date.now() - TTL.anomalyWindowMs)
   const members = (await redis.zrevrangebyscore(keys.recentAnomalies(serviceId), '+inf', from, 'LIMIT', offset, limit)) as string[]
-  return members.map(decodeAnomaly)
+  const ids = [...new Set(members.map((member) => (JSON.parse(member.slice(2)) as { s: string }).s))]
+  const descriptors = await descriptorsOf(redis, liveKeys(serviceId), ids)
+  return members.map((member) => decodeAnomaly(member, (id) => descriptors.get(id)?.l ?? {}))
 }
 
 export interface BaselineView {
   metric: string
+  /** the series' stable id */
+  series: string
+  labels: Labels
+  /** how the series is read: a gauge, a counter (scored on its rate), a time-like gauge (never alerted) */
+  kind: SeriesKind
   /** the level the next sample is expected around (without the seasonal part) */
   mean: number
   /** the spread deviations are measured in (σ-equivalent) */
@@ -41,16 +62,44 @@ export interface BaselineView {
   updatedAt: string
 }
 
-export async function baselinesOf(redis: Redis, serviceId: string, detection: Pick<DetectionConfig, 'minSamples' | 'minSpanSeconds' | 'seasonality'>, space: ModelKeys = liveKeys(serviceId)): Promise<BaselineView[]> {
-  const metrics = (await redis.smembers(space.index)).sort()
-  if (metrics.length === 0) return []
-  const pipeline = redis.pipeline()
-  for (const metric of metrics) pipeline.getBuffer(space.model(metric))
-  const replies = (await pipeline.exec()) ?? []
-  const out: BaselineView[] = []
-  replies.forEach(([err, value], i) => {
-    const model = err ? null : decodeModel(value as Buffer | null)
-    if (!model) return // expired since it was indexed, or written by another model version
+/** The kinds as the scoring script codes them in a model. */
+const MODEL_KINDS: SeriesKind[] = ['gauge', 'counter', 'time']
+
+export interface BaselineQuery {
+  /** only these metrics' series */
+  metrics?: string[]
+  offset?: number
+  limit?: number
+}
+
+/**
+ * The service's baselines, one per series, ordered by metric then labels; a page of them when asked.
+ * Descriptors whose model is gone (expired) are dropped from the index as they are met.
+ */
+export async function baselinesOf(
+  redis: Redis,
+  serviceId: string,
+  detection: Pick<DetectionConfig, 'minSamples' | 'minSpanSeconds' | 'seasonality'>,
+  query: BaselineQuery = {},
+  space: ModelKeys = liveKeys(serviceId)
+): Promise<{ items: BaselineView[]; more: boolean }> {
+  const wanted = query.metrics ? new Set(query.metrics) : null
+  const all = Object.entries(await redis.hgetall(space.series))
+    .map(([id, value]) => ({ id, descriptor: JSON.parse(value) as SeriesDescriptor }))
+    .filter(({ descriptor }) => !wanted || wanted.has(descriptor.m))
+    .map((entry) => ({ ...entry, order: `${entry.descriptor.m}\0${JSON.stringify(Object.entries(entry.descriptor.l).sort())}\0${entry.id}` }))
+    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
+  const offset = query.offset ?? 0
+  const page = all.slice(offset, query.limit === undefined ? undefined : offset + query.limit)
+  if (page.length === 0) return { items: [], more: false }
+  const replies = await redis.mgetBuffer(...page.map(({ id }) => space.model(id)))
+  const items: BaselineView[] = []
+  const gone: string[] = []
+  replies.forEach((value, i) => {
+    const { id, descriptor } = page[i]!
+    if (!value) gone.push(id)
+    const model = decodeModel(value)
+    if (!model || model.n === 0) return // expired, written by another model version, or a counter without a rate yet
     const ready = model.n >= detection.minSamples && model.last - model.t0 >= detection.minSpanSeconds * 1000
     // The floors the scoring script applies: 0.2% of the level, the smallest step, 1 for an integer series.
     const floor = Math.max(model.st > 0 ? model.st : 0, model.iv === 1 ? 1 : 0, 1e-9)
@@ -58,8 +107,11 @@ export async function baselinesOf(redis: Redis, serviceId: string, detection: Pi
     const seasonalScale = Math.max(model.ss * 1.2533, model.qs / 2.5758, floor)
     const seasonal =
       detection.seasonality !== 'none' && model.last - model.t0 >= 86_400_000 && (detection.seasonality !== 'auto' || seasonalScale < 0.8 * plain)
-    out.push({
-      metric: metrics[i]!,
+    items.push({
+      metric: descriptor.m,
+      series: id,
+      labels: descriptor.l,
+      kind: MODEL_KINDS[model.k] ?? descriptor.k,
       mean: model.m,
       stddev: seasonal ? seasonalScale : plain,
       samples: model.n,
@@ -72,5 +124,6 @@ export async function baselinesOf(redis: Redis, serviceId: string, detection: Pi
       updatedAt: new Date(model.at).toISOString()
     })
   })
-  return out
+  if (gone.length > 0) await redis.forgetSeries(gone.length + 1, space.series, ...gone.map((id) => space.model(id)), ...gone)
+  return { items, more: offset + page.length < all.length }
 }

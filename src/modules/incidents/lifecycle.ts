@@ -1,4 +1,4 @@
-import type { incidents, IncidentStatus, Severity } from '../../db/schema/index.js'
+import type { incidents, IncidentSeries, IncidentStatus, Severity } from '../../db/schema/index.js'
 import { InvalidTransitionError } from '../../lib/domain-errors.js'
 import type { Anomaly } from '../detection/schemas.js'
 
@@ -20,6 +20,7 @@ export type IncidentState = Pick<
   | 'flapping'
   | 'title'
   | 'metrics'
+  | 'series'
   | 'anomalyCount'
   | 'peakZScore'
   | 'details'
@@ -33,7 +34,7 @@ export type IncidentState = Pick<
 >
 
 /** What the lifecycle needs of an anomaly. */
-export type AnomalySignal = Pick<Anomaly, 'metric' | 'severity' | 'zScore'>
+export type AnomalySignal = Pick<Anomaly, 'metric' | 'series' | 'labels' | 'severity' | 'zScore'>
 
 export type IncidentEvent =
   /** new anomalies of the service fold into its open incident */
@@ -78,6 +79,20 @@ const peakOf = (anomalies: AnomalySignal[], start: number | null) =>
   anomalies.reduce((peak, a) => (peak === null || Math.abs(a.zScore) > Math.abs(peak) ? a.zScore : peak), start)
 const union = (a: string[], b: string[]) => [...new Set([...a, ...b])]
 export const metricsOf = (anomalies: AnomalySignal[]) => [...new Set(anomalies.map((a) => a.metric))]
+/** An incident names at most this many series (its metrics name them all). */
+export const MAX_INCIDENT_SERIES = 20
+/** The series an incident names: those it had, then the anomalies' new ones, up to MAX_INCIDENT_SERIES. */
+export function seriesOf(state: Pick<IncidentState, 'series'> | null, anomalies: AnomalySignal[]): IncidentSeries[] {
+  const out = [...(state?.series ?? [])]
+  const known = new Set(out.map((s) => s.id))
+  for (const a of anomalies) {
+    if (out.length >= MAX_INCIDENT_SERIES) break
+    if (known.has(a.series)) continue
+    known.add(a.series)
+    out.push({ id: a.series, metric: a.metric, labels: a.labels })
+  }
+  return out
+}
 
 const effects = (partial: Partial<IncidentEffects>): IncidentEffects => ({
   audit: null,
@@ -134,6 +149,7 @@ export function openIncident(
       flapping: false,
       title: input.title,
       metrics: input.metrics ?? metricsOf(anomalies),
+      series: seriesOf(null, anomalies),
       anomalyCount: Math.max(anomalies.length, 1),
       peakZScore: peakOf(anomalies, null),
       details: input.details ?? null,
@@ -165,6 +181,7 @@ export function transition(state: IncidentState, event: IncidentEvent, now: Date
       return {
         set: {
           metrics,
+          series: seriesOf(state, event.anomalies),
           severity,
           anomalyCount: state.anomalyCount + event.anomalies.length,
           peakZScore: peakOf(event.anomalies, state.peakZScore),
@@ -187,6 +204,7 @@ export function transition(state: IncidentState, event: IncidentEvent, now: Date
           flapping: true,
           severity: severityOf(event.anomalies),
           metrics: union(state.metrics, metricsOf(event.anomalies)),
+          series: seriesOf(state, event.anomalies),
           anomalyCount: state.anomalyCount + event.anomalies.length,
           peakZScore: peakOf(event.anomalies, state.peakZScore),
           lastAnomalyAt: now,

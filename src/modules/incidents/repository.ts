@@ -182,6 +182,7 @@ export const presentIncident = (row: IncidentView) => ({
   source: row.source,
   dedupKey: row.dedupKey,
   metrics: row.metrics,
+  series: row.series,
   anomalyCount: row.anomalyCount,
   peakZScore: row.peakZScore,
   details: row.details,

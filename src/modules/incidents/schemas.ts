@@ -3,6 +3,7 @@ import { INCIDENT_SOURCES, INCIDENT_STATUSES, SEVERITIES } from '../../db/schema
 import { Nullable, NullableTimestamp, Timestamp, Uuid } from '../../lib/schemas.js'
 import { ActionSchema } from '../actions/schemas.js'
 import { AuditEntrySchema } from '../audit/schemas.js'
+import { SeriesRefSchema } from '../detection/series.js'
 
 export const IncidentStatusSchema = Type.Enum(INCIDENT_STATUSES)
 
@@ -17,6 +18,7 @@ export const IncidentSchema = Type.Object({
   source: Type.Enum(INCIDENT_SOURCES),
   dedupKey: Nullable(Type.String()),
   metrics: Type.Array(Type.String()),
+  series: Type.Array(SeriesRefSchema, { description: 'the series (metric + labels) whose anomalies it holds, the first 20' }),
   anomalyCount: Type.Integer(),
   peakZScore: Nullable(Type.Number()),
   details: Nullable(Type.Record(Type.String(), Type.Unknown())),

@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox'
 import { SEVERITIES } from '../../db/schema/index.js'
 import { Uuid } from '../../lib/schemas.js'
 import { ServiceAnomalySchema } from '../detection/schemas.js'
+import { DECLARED_TYPES, LabelsSchema } from '../detection/series.js'
 
 export const MAX_SAMPLES = 1000
 
@@ -9,6 +10,12 @@ export const Sample = Type.Object(
   {
     service: Type.String({ minLength: 1, maxLength: 256, description: 'service name; unknown names are registered within the plan' }),
     metric: Type.String({ minLength: 1, maxLength: 256 }),
+    labels: Type.Optional(LabelsSchema),
+    type: Type.Optional(
+      Type.Enum(DECLARED_TYPES, {
+        description: 'counter: scored on its per-second rate, resets handled; default: from Prometheus metadata or the name (`_total`, `_count`, `_sum` are counters)'
+      })
+    ),
     value: Type.Number({ description: 'a finite number' }),
     // Checked per sample (invalid_timestamp, timestamp_in_future), so one bad clock does not sink the batch.
     timestamp: Type.Optional(
@@ -30,7 +37,8 @@ export const REJECTION_CODES = [
   'invalid_metric_name',
   'invalid_timestamp',
   'timestamp_in_future',
-  'plan_limit'
+  'plan_limit',
+  'series_limit'
 ] as const
 export type RejectionCode = (typeof REJECTION_CODES)[number]
 
@@ -43,5 +51,6 @@ export const MetricsReply = Type.Object({
     Type.Object({ id: Uuid, service: Type.String(), status: Type.String(), severity: Type.Enum(SEVERITIES), created: Type.Boolean() })
   ),
   learning: Type.Integer({ description: 'samples that fed a baseline still warming up (below minSamples or minSpanSeconds)' }),
-  stale: Type.Integer({ description: 'samples older than their series, not learned' })
+  stale: Type.Integer({ description: 'samples older than their series, not learned' }),
+  ignored: Type.Integer({ description: 'samples of histogram buckets: taken, not scored one by one' })
 })

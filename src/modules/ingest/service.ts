@@ -5,9 +5,10 @@ import { errors } from '../../errors.js'
 import type { Clock } from '../../lib/clock.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { keys, TTL } from '../../redis/keys.js'
-import { scoreServiceBatch, type SampleInput } from '../detection/detector.js'
+import { describeSeries, scoreServiceBatch, type SampleInput } from '../detection/detector.js'
 import type { AppEvent, PublishEvents } from '../events/publisher.js'
 import type { ServiceAnomaly } from '../detection/schemas.js'
+import { kindOf, seriesIdOf, type DeclaredType, type Labels } from '../detection/series.js'
 import type { IncidentsService } from '../incidents/service.js'
 import { METRIC_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../services/schemas.js'
 import type { ResolvedService, ServiceResolver } from '../services/resolver.js'
@@ -15,6 +16,7 @@ import { PLAN_LIMITS } from '../subscription/plans.js'
 import { suppressedUpTo } from '../suppression/matcher.js'
 import type { RuleCache } from '../suppression/rule-cache.js'
 import type { RejectionCode, Sample } from './schemas.js'
+import type { MetricTypes, SeriesAdmission } from './series.js'
 
 
 const SERVICE_NAME = new RegExp(SERVICE_NAME_PATTERN)
@@ -23,6 +25,9 @@ const MAX_FUTURE_MS = 5 * 60_000
 /** At most this many anomaly.detected events per request; the reply and the window keep them all. */
 const MAX_ANOMALY_EVENTS = 100
 const QUOTA_FLUSH_MS = 100
+/** A series' descriptor is sent with its samples at most this often per process (it is stored with the model). */
+const DESCRIBED_MS = 30 * 60_000
+const NO_LABELS: Labels = Object.freeze({}) as Labels
 
 
 interface Rejection {
@@ -35,6 +40,8 @@ interface Accepted {
   index: number
   service: string
   metric: string
+  labels: Labels
+  declared?: DeclaredType
   value: number
   time?: number
 }
@@ -54,7 +61,7 @@ function triage(samples: Sample[], now: number) {
       if (!Number.isFinite(time) || time < 0) return reject('invalid_timestamp', 'timestamp is not a valid time')
       if (time > now + MAX_FUTURE_MS) return reject('timestamp_in_future', 'timestamp is more than 5 minutes in the future')
     }
-    accepted.push({ index, service: sample.service, metric: sample.metric, value: sample.value, time })
+    accepted.push({ index, service: sample.service, metric: sample.metric, labels: sample.labels ?? NO_LABELS, declared: sample.type, value: sample.value, time })
   })
   return { rejected, accepted }
 }
@@ -64,6 +71,8 @@ export function createIngestService(deps: {
   resolver: ServiceResolver
   rules: RuleCache
   incidents: Pick<IncidentsService, 'correlate' | 'keepOpen'>
+  admission: SeriesAdmission
+  metricTypes: MetricTypes
   publish: PublishEvents
   clock: Clock
   onQuotaError: (err: unknown) => void
@@ -106,6 +115,24 @@ export function createIngestService(deps: {
   const flusher = setInterval(() => void flushQuota(), QUOTA_FLUSH_MS)
   flusher.unref()
 
+  /** Series ids: label sets are usually shared by a remote_write series' samples; bare names repeat. */
+  const idsByLabels = new WeakMap<Labels, Map<string, string>>()
+  const bareIds = new LRUCache<string, string>({ max: 100_000 })
+  function seriesId(metric: string, labels: Labels): string {
+    if (labels === NO_LABELS) {
+      let id = bareIds.get(metric)
+      if (id === undefined) bareIds.set(metric, (id = seriesIdOf(metric, labels)))
+      return id
+    }
+    let byMetric = idsByLabels.get(labels)
+    if (!byMetric) idsByLabels.set(labels, (byMetric = new Map()))
+    let id = byMetric.get(metric)
+    if (id === undefined) byMetric.set(metric, (id = seriesIdOf(metric, labels)))
+    return id
+  }
+  /** "<serviceId>:<seriesId>:<kind>" of the series whose descriptor this process stored lately (a new kind is described anew). */
+  const described = new LRUCache<string, true>({ max: 500_000, ttl: DESCRIBED_MS })
+
   async function ingest(ctx: ChangeContext, plan: Plan, samples: Sample[]) {
     const now = deps.clock.now().getTime()
     const { rejected, accepted } = triage(samples, now)
@@ -124,19 +151,69 @@ export function createIngestService(deps: {
       groups.set(resolution.id, group)
     }
 
-    const rules = groups.size > 0 ? await deps.rules.rulesOf(ctx.organizationId) : []
-    const scored = await Promise.all(
-      [...groups.values()].map(async ({ service, samples: group }) => {
-        const inputs: SampleInput[] = group.map((s) => ({
-          metric: s.metric,
-          value: s.value,
-          time: s.time,
-          suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, s.metric, s.time ?? now) : null
-        }))
-        return { service, samples: group, batch: await scoreServiceBatch(deps.redis, service.id, service.detection, inputs, now) }
+    // Each sample's series (name + labels) and kind; histogram buckets are taken but not scored.
+    const types = groups.size > 0 ? await deps.metricTypes.typesOf(ctx.organizationId, now) : null
+    let ignored = 0
+    const members: string[] = []
+    const memberIndex = new Map<string, number>()
+    const seriesGroups = [...groups.values()].map(({ service, samples: group }) => {
+      const scoredSamples: (Accepted & { series: SampleInput['series']; member: number })[] = []
+      for (const sample of group) {
+        const kind = kindOf(sample.metric, sample.declared, (family) => types!.get(family))
+        if (kind === 'bucket') {
+          ignored++
+          continue
+        }
+        const id = seriesId(sample.metric, sample.labels)
+        const member = `${service.id}:${id}`
+        let position = memberIndex.get(member)
+        if (position === undefined) memberIndex.set(member, (position = members.push(member) - 1))
+        const descriptor = described.has(`${member}:${kind}`) ? null : describeSeries(sample.metric, sample.labels, kind)
+        scoredSamples.push({ ...sample, series: { id, metric: sample.metric, kind, descriptor }, member: position })
+      }
+      return { service, samples: scoredSamples }
+    })
+
+    // The plan's active-series limit: samples of new series past it are refused before anything is learned.
+    const limit = PLAN_LIMITS[plan].activeSeries
+    const refused = members.length > 0 ? await deps.admission.admit(ctx.organizationId, members, limit, now) : new Set<number>()
+    for (const group of seriesGroups) {
+      if (refused.size === 0) break
+      group.samples = group.samples.filter((sample) => {
+        if (!refused.has(sample.member)) return true
+        rejected.push({
+          index: sample.index,
+          code: 'series_limit',
+          detail: `a new series past the ${plan} plan's ${limit} active series (series with a sample in the last hour); drop labels or series, or upgrade`
+        })
+        return false
       })
+    }
+
+    const rules = seriesGroups.length > 0 ? await deps.rules.rulesOf(ctx.organizationId) : []
+    const scored = await Promise.all(
+      seriesGroups
+        .filter((group) => group.samples.length > 0)
+        .map(async ({ service, samples: group }) => {
+          const inputs: SampleInput[] = group.map((s) => ({
+            series: s.series,
+            value: s.value,
+            time: s.time,
+            suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, s.metric, s.time ?? now) : null
+          }))
+          const batch = await scoreServiceBatch(deps.redis, service.id, service.detection, inputs, now)
+          if (batch.undescribed > 0) {
+            // New models whose descriptor this process thought stored: Redis lost its state. Describe them all again.
+            const all = new Map(group.map((s) => [s.series.id, describeSeries(s.metric, s.labels, s.series.kind)]))
+            const key = keys.series(service.id)
+            await deps.redis.multi().hset(key, Object.fromEntries(all)).pexpire(key, TTL.baselineMs).exec()
+          }
+          for (const sample of group) described.set(`${members[sample.member]!}:${sample.series.kind}`, true)
+          return { service, samples: group, batch }
+        })
     )
-    if (accepted.length > 0) countQuota(ctx.organizationId, plan, accepted.length)
+    const taken = samples.length - rejected.length
+    if (taken > 0) countQuota(ctx.organizationId, plan, taken)
 
     let learning = 0
     let stale = 0
@@ -153,7 +230,9 @@ export function createIngestService(deps: {
           kind: found.kind === 'escalation' ? 'escalation' : 'start',
           service: service.name,
           metric: sample.metric,
-          value: sample.value,
+          series: sample.series.id,
+          labels: sample.labels,
+          value: found.value,
           expected: found.expected,
           zScore: found.zScore,
           severity: found.severity,
@@ -191,7 +270,8 @@ export function createIngestService(deps: {
         created
       })),
       learning,
-      stale
+      stale,
+      ignored
     }
   }
 

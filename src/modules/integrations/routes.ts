@@ -23,7 +23,7 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'prometheusRemoteWrite',
         summary: 'Prometheus remote_write 1.0 (snappy-compressed protobuf WriteRequest)',
         description:
-          'Each series maps to a service (label `service`, else `job`) and a metric (`__name__`, plus the values of the labels chosen in /v1/integrations/prometheus/settings); samples feed the same detection as POST /v1/metrics. 4xx for data Prometheus must drop (malformed body, more series than the plan allows), 429/503 for what it should retry.',
+          'Each series maps to a service (label `service`, else `job`) and a series: `__name__` plus every other label; samples feed the same detection as POST /v1/metrics. Counters (from the metadata Prometheus sends, else `_total`/`_count`/`_sum`) are scored on their per-second rate; histogram buckets are taken, not scored; time-like gauges never alert. 4xx for data Prometheus must drop (malformed body, more series in one write than the plan allows, new series past the plan\'s active series: 402 after the rest is taken), 429/503 for what it should retry.',
         response: {
           200: Type.Object({
             series: Type.Integer(),
@@ -40,8 +40,9 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       if (!Buffer.isBuffer(request.body)) throw new AppError(415, 'unsupported_media_type', 'send Content-Type: application/x-protobuf')
       const plan = await app.services.plans.planOf(request.principal.organizationId)
-      const { reply, ingested } = await integrations.remoteWrite(changeContext(request), plan, request.body)
+      const { reply, ingested, refusal } = await integrations.remoteWrite(changeContext(request), plan, request.body)
       if (ingested) app.metrics.countIngestion(ingested)
+      if (refusal) throw refusal
       return reply
     }
   )
@@ -53,11 +54,16 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'getPrometheusSettings',
-        summary: 'How remote_write series map to metrics',
+        summary: 'How remote_write series are read, and the active series against the plan',
+        description:
+          'A series is its metric name plus its full label set (less `__name__` and the label that chose the service). `extraLabels` is retired (always empty): every label already names a distinct series.',
         response: { 200: PrometheusSettings, ...problemResponses(401, 429) }
       }
     },
-    async (request) => ({ extraLabels: await integrations.prometheusLabels(request.principal.organizationId) })
+    async (request) => {
+      const plan = await app.services.plans.planOf(request.principal.organizationId)
+      return integrations.prometheusSettings(request.principal.organizationId, plan)
+    }
   )
 
   app.put(
@@ -67,12 +73,18 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'setPrometheusSettings',
-        summary: 'Choose the labels, besides __name__, that name a distinct metric',
-        body: PrometheusSettings,
-        response: { 200: PrometheusSettings, ...problemResponses(400, 401, 403, 429) }
+        summary: 'Retired: every label set is its own series now, so there are no labels to choose',
+        deprecated: true,
+        response: { ...problemResponses(401, 403, 410, 429) }
       }
     },
-    async (request) => ({ extraLabels: await integrations.setPrometheusLabels(changeContext(request), request.body.extraLabels) })
+    async () => {
+      throw new AppError(
+        410,
+        'gone',
+        'the label allow-list is retired: a series is its metric name plus its full label set, limited by the plan\'s active series (GET this path to see them)'
+      )
+    }
   )
 
   app.post(

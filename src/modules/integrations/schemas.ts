@@ -1,5 +1,4 @@
 import Type, { type Static } from 'typebox'
-import { LABEL_NAME } from './mapping.js'
 
 export const AlertmanagerAlert = Type.Object(
   {
@@ -20,13 +19,8 @@ export const AlertmanagerBody = Type.Object(
 )
 export type AlertmanagerAlert = Static<typeof AlertmanagerAlert>
 
-export const PrometheusSettings = Type.Object(
-  {
-    extraLabels: Type.Array(Type.String({ pattern: LABEL_NAME }), {
-      maxItems: 5,
-      uniqueItems: true,
-      description: 'labels besides __name__ that name a distinct metric, e.g. ["instance"]'
-    })
-  },
-  { additionalProperties: false }
-)
+export const PrometheusSettings = Type.Object({
+  activeSeries: Type.Integer({ description: 'series of the organization with a sample in the last hour' }),
+  activeSeriesLimit: Type.Integer({ description: 'the plan\'s limit: samples of new series past it are refused' }),
+  extraLabels: Type.Array(Type.String(), { maxItems: 0, description: 'retired (always empty): every label names a distinct series' })
+})

@@ -6,11 +6,14 @@ import { changeContext } from '../../lib/context.js'
 import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
 import { IdParams, TimeInput, Timestamp, toDate } from '../../lib/schemas.js'
 import { AnomalySchema } from '../detection/schemas.js'
-import { CreateServiceBody, ServiceSchema, UpdateServiceBody } from './schemas.js'
+import { SERIES_KINDS, SeriesFields } from '../detection/series.js'
+import { CreateServiceBody, METRIC_NAME_PATTERN, ServiceSchema, UpdateServiceBody } from './schemas.js'
 import { presentService } from './service.js'
 
 const BaselineSchema = Type.Object({
   metric: Type.String(),
+  ...SeriesFields,
+  kind: Type.Enum(SERIES_KINDS, { description: 'gauge; counter (scored on its per-second rate); time (a time-like gauge, never alerted)' }),
   mean: Type.Number(),
   stddev: Type.Number(),
   samples: Type.Integer(),
@@ -120,13 +123,34 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'listBaselines',
-        summary: 'Rolling baselines of the service, one per metric (learning until minSamples over minSpanSeconds)',
-        description: '`mean` is the level without the seasonal part, `stddev` the spread deviations are measured in (σ-equivalent), `episode` the anomaly episode going on.',
+        summary: 'Rolling baselines of the service, one per series (learning until minSamples over minSpanSeconds)',
+        description:
+          'Ordered by metric, then labels. `mean` is the level without the seasonal part (a counter\'s: of its per-second rate), `stddev` the spread deviations are measured in (σ-equivalent), `episode` the anomaly episode going on.',
         params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(BaselineSchema) }), ...problemResponses(400, 401, 404, 429, 503) }
+        querystring: Type.Object(
+          {
+            metric: Type.Optional(Type.String({ pattern: METRIC_NAME_PATTERN, description: 'only the series of this metric' })),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
+            cursor: Type.Optional(Type.String({ pattern: OFFSET_CURSOR.source }))
+          },
+          { additionalProperties: false }
+        ),
+        response: {
+          200: Type.Object({ items: Type.Array(BaselineSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...problemResponses(400, 401, 404, 429, 503)
+        }
       }
     },
-    async (request) => ({ items: await services.baselines(request.principal.organizationId, request.params.id) })
+    async (request) => {
+      const { metric, limit, cursor } = request.query
+      const offset = cursor ? Number(cursor) : 0
+      const { items, more } = await services.baselines(request.principal.organizationId, request.params.id, {
+        metrics: metric === undefined ? undefined : [metric],
+        offset,
+        limit
+      })
+      return { items, nextCursor: more ? String(offset + limit) : null }
+    }
   )
 
   app.get(

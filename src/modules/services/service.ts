@@ -7,7 +7,7 @@ import type { Clock } from '../../lib/clock.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { AlreadyExistsError } from '../../lib/domain-errors.js'
 import { recordAudit } from '../audit/repository.js'
-import { baselinesOf, recentAnomalies } from '../detection/window.js'
+import { baselinesOf, recentAnomalies, type BaselineQuery } from '../detection/window.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
 import { findSubscription, lockOrganization } from '../subscription/repository.js'
 import { DETECTION_DEFAULTS } from './schemas.js'
@@ -132,10 +132,10 @@ export function createServicesService(deps: {
     await deps.resolver.forget(ctx.organizationId, removed.name)
   }
 
-  /** Rolling baselines of the service, one per metric. */
-  async function baselines(organizationId: string, id: string) {
+  /** Rolling baselines of the service, one per series, a page of them. */
+  async function baselines(organizationId: string, id: string, query: BaselineQuery) {
     const service = await get(organizationId, id)
-    return baselinesOf(deps.redis, service.id, detectionOf(service))
+    return baselinesOf(deps.redis, service.id, detectionOf(service), query)
   }
 
   /** Anomalies of the service in its recent window since `since` (epoch ms), newest first. */

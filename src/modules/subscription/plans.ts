@@ -12,10 +12,12 @@ export interface PlanLimits {
   maxSeriesPerWrite: number
   /** Backtests per minute per organization (each replays up to 100,000 rows). */
   backtestsPerMinute: number
+  /** Series (metric name + label set) with a sample in the last hour, per organization: the cardinality guard. */
+  activeSeries: number
 }
 
 export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
-  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600, maxSeriesPerWrite: 1_000, backtestsPerMinute: 2 },
-  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000, maxSeriesPerWrite: 10_000, backtestsPerMinute: 10 },
-  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000, maxSeriesPerWrite: 100_000, backtestsPerMinute: 60 }
+  free: { maxServices: 5, autoRemediation: false, ingestPerMinute: 60_000, requestsPerMinute: 600, maxSeriesPerWrite: 1_000, backtestsPerMinute: 2, activeSeries: 5_000 },
+  team: { maxServices: 50, autoRemediation: true, ingestPerMinute: 1_200_000, requestsPerMinute: 6_000, maxSeriesPerWrite: 10_000, backtestsPerMinute: 10, activeSeries: 100_000 },
+  enterprise: { maxServices: null, autoRemediation: true, ingestPerMinute: 12_000_000, requestsPerMinute: 1_200_000, maxSeriesPerWrite: 100_000, backtestsPerMinute: 60, activeSeries: 2_000_000 }
 }

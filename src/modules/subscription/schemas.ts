@@ -9,7 +9,8 @@ export const LimitsSchema = Type.Object({
   ingestPerMinute: Type.Integer({ description: 'metric samples per minute for the organization' }),
   requestsPerMinute: Type.Integer({ description: 'API requests per minute per credential' }),
   maxSeriesPerWrite: Type.Integer({ description: 'series in one Prometheus remote_write request' }),
-  backtestsPerMinute: Type.Integer({ description: 'POST /v1/services/{id}/backtest requests per minute per organization' })
+  backtestsPerMinute: Type.Integer({ description: 'POST /v1/services/{id}/backtest requests per minute per organization' }),
+  activeSeries: Type.Integer({ description: 'series (metric name + label set) with a sample in the last hour, per organization' })
 })
 
 export const SubscriptionSchema = Type.Object({

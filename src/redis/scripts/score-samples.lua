@@ -2,11 +2,16 @@
 Scores a batch of samples of one service against their baselines, then learns from them, atomically.
 
 KEYS[1]    recent_anomalies:{serviceId}   sorted set, score = sample time (ms): episode starts and escalations
-KEYS[2]    baseline_index:{serviceId}     set of the service's metric names
-KEYS[3..]  model:{serviceId}:<metric>     string: the series' model, packed (layout below and in detector.ts)
+KEYS[2]    series:{serviceId}             hash: series id → its descriptor (JSON: metric, labels, kind)
+KEYS[3..]  model:{serviceId}:<series id>  string: the series' model, packed (layout below and in detector.ts)
 ARGV[1]    "<minSamples> <minSpanMs> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms> <episodeCalm>"
-ARGV[2]    per baseline key, in KEYS order: "<metric> <z threshold> <direction u|d|b> <seasonality a|n|d|w>;" …
+ARGV[2]    per model key, in KEYS order: "<series id> <metric> <z threshold> <direction u|d|b>
+           <seasonality a|n|d|w> <kind g|c|t> <descriptor: ARGV index, 0 = not sent>;" …
 ARGV[3]    per sample: "<key index> <value> <time ms | -1 = arrival> <suppressed up to 0|1|2>;" …
+ARGV[4..]  series descriptors, written to KEYS[2] when their model is created or its TTL refreshed
+
+Kinds: g a gauge, scored on its value; c a counter, scored on its per-second rate (a value below the last
+one is a reset: the increase is the new value); t a time-like gauge, learned but never anomalous.
 
 The model of one series (one set of constants for every series):
 - level: a fast exponentially weighted level with a damped trend (Holt), so steady growth is expected;
@@ -33,8 +38,10 @@ Each sample is scored before it is learned. A sample older than the series' last
 but not learned; a sample without a timestamp, or with one ahead of `now`, counts as arriving now.
 Each series is read once and written once per call.
 
-Reply: { recent, learning, stale, continuing, then 7 fields per reported episode mark: sample position
-(1-based), z, expected (strings), severity (1 warning, 2 critical), suppressed (0 | 1), time, kind }.
+Reply: { recent, learning, stale, continuing, undescribed, then 8 fields per reported episode mark: sample position
+(1-based), z, expected (strings), severity (1 warning, 2 critical), suppressed (0 | 1), time, kind, value
+scored (a string: a counter's rate) }. undescribed = new models whose descriptor was not sent and is not
+known (the caller sends their descriptors next time).
 recent = unsuppressed episode starts and escalations of the service within triggerWindowMs (0 unless this
 batch reported one); continuing = unsuppressed anomalous samples of episodes already reported.
 ]]
@@ -55,14 +62,15 @@ local TAIL_P, TAIL_STEP, TAIL_YOUNG, TAIL_Z, TAIL_CLIP_SEASON = 0.99, 0.05, 10, 
 -- The packed model: SCALARS as little-endian doubles, then the profile as 2 × BUCKETS floats.
 -- src/modules/detection/detector.ts reads the same layout (MODEL_SCALARS): change both together.
 -- Scalars, in order: v (version), n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec,
--- es, ez, eb, el, rn, rs, iv, cb, cv (see load and save). cb/cv cache the profile bucket the series is in
+-- es, ez, eb, el, rn, rs, iv, cb, cv, k, rv, rt (see load and save). cb/cv cache the profile bucket the series is in
 -- (0 = none): consecutive samples of one half hour learn it in the scalars, and it goes back to the
--- profile only when the series moves on to another bucket.
-local SCALAR_COUNT = 29
+-- profile only when the series moves on to another bucket. k is the kind (0 gauge, 1 counter, 2 time); rv
+-- and rt are a counter's last raw value and its time.
+local SCALAR_COUNT = 32
 local SCALAR_LAYOUT = '<' .. string.rep('d', SCALAR_COUNT)
 local SCALAR_BYTES = 8 * SCALAR_COUNT
 local MODEL_BYTES = SCALAR_BYTES + 4 * 2 * BUCKETS
-local VERSION = 4
+local VERSION = 5
 -- Fields that may be unset (st, h0, h1, eb, el, ttlAt: a step not seen yet, a half of the week not seen
 -- yet…) hold UNSET: all their real values are positive.
 local UNSET = -1
@@ -72,8 +80,11 @@ local MAX_RANGES = 8
 
 local series = {}
 local k = 3
-for metric, threshold, direction, seasonality in string.gmatch(ARGV[2], '([^ ;]+) ([^ ;]+) ([udb]) ([andw]);') do
-  series[k] = { metric = metric, threshold = tonumber(threshold), direction = direction, seasonality = seasonality }
+local KIND_CODE = { g = 0, c = 1, t = 2 }
+for id, metric, threshold, direction, seasonality, kind, desc in
+  string.gmatch(ARGV[2], '([^ ;]+) ([^ ;]+) ([^ ;]+) ([udb]) ([andw]) ([gct]) (%d+);') do
+  series[k] = { id = id, metric = metric, threshold = tonumber(threshold), direction = direction, seasonality = seasonality,
+    kind = KIND_CODE[kind], desc = ARGV[tonumber(desc)] }
   k = k + 1
 end
 
@@ -81,25 +92,32 @@ end
 -- needs one bucket of 96) and written back as ranges; the rest of the string is never unpacked or copied.
 local function unset(value) if value ~= UNSET then return value end end
 
-local function load(key)
+local function load(key, kind)
   local packed = redis.call('GET', key)
+  local fresh = { n = 0, changed = {}, changes = 0, cb = 0, cv = 0, k = kind }
   if not packed or #packed ~= MODEL_BYTES or struct.unpack('<d', packed) ~= VERSION then
     -- A new series, or one learned by another model version: start afresh (models rebuild from samples).
-    return { n = 0, changed = {}, changes = 0, cb = 0, cv = 0 }
+    return fresh
   end
-  local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv, cb, cv =
-    struct.unpack(SCALAR_LAYOUT, packed)
+  local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv, cb, cv,
+    k, rv, rt = struct.unpack(SCALAR_LAYOUT, packed)
+  -- A series now known to be of another kind (metadata arrived, or a client declared its type) starts afresh.
+  if k ~= kind then
+    fresh.packed, fresh.replaced = packed, true
+    return fresh
+  end
   -- One constructor, so the table is sized once.
   return { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
     m = m, b = b, d = d, sl = sl, sp = sp, ss = ss, qp = qp, qs = qs, st = unset(st), lv = lv, h0 = unset(h0),
-    h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv, cb = cb, cv = cv }
+    h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv, cb = cb, cv = cv,
+    k = k, rv = rv, rt = unset(rt) }
 end
 
 local function bucketOf(s, i)
   if i == s.cb then return s.cv end
   local value = s.changed[i]
   if value then return value end
-  if not s.packed then return 0 end
+  if not s.packed or s.replaced then return 0 end
   return (struct.unpack('<f', s.packed, SCALAR_BYTES + 4 * (i - 1) + 1))
 end
 
@@ -108,14 +126,17 @@ local function setBucket(s, i, value)
   s.changed[i] = value
 end
 
+local undescribed = 0
 local function save(key, s, meta)
   -- A new model is indexed and gets its TTL at once, whatever `now` is (a backtest's clock may be near 0).
-  local refresh = not s.packed or now - (s.ttlAt or 0) >= TTL_REFRESH_MS
+  local refresh = not s.packed or s.replaced or now - (s.ttlAt or 0) >= TTL_REFRESH_MS
   if refresh then s.ttlAt = now end
-  local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0, s.last, now, s.ttlAt or UNSET, s.m, s.b, s.d, s.sl,
-    s.sp, s.ss, s.qp, s.qs, s.st or UNSET, s.lv, s.h0 or UNSET, s.h1 or UNSET, s.ep or 0, s.ec or 0, s.es or 0,
-    s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0, s.cb, s.cv)
-  if s.packed and s.changes <= MAX_RANGES then
+  -- (A counter with only its first value has no level yet: its fields are zeros until its first rate.)
+  local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0 or 0, s.last or 0, now, s.ttlAt or UNSET, s.m or 0, s.b or 0,
+    s.d or 0, s.sl or 0, s.sp or 0, s.ss or 0, s.qp or 0, s.qs or 0, s.st or UNSET, s.lv or 0, s.h0 or UNSET, s.h1 or UNSET,
+    s.ep or 0, s.ec or 0, s.es or 0, s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0, s.cb, s.cv,
+    s.k, s.rv or 0, s.rt or UNSET)
+  if s.packed and not s.replaced and s.changes <= MAX_RANGES then
     -- The usual case: the scalars and the one or two buckets learned are written in place.
     redis.call('SETRANGE', key, 0, scalars)
     for i, value in pairs(s.changed) do redis.call('SETRANGE', key, SCALAR_BYTES + 4 * (i - 1), struct.pack('<f', value)) end
@@ -127,7 +148,11 @@ local function save(key, s, meta)
   end
   if refresh then
     redis.call('PEXPIRE', key, ttl)
-    redis.call('SADD', KEYS[2], meta.metric)
+    if meta.desc then
+      redis.call('HSET', KEYS[2], meta.id, meta.desc)
+    elseif redis.call('HEXISTS', KEYS[2], meta.id) == 0 then
+      undescribed = undescribed + 1
+    end
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
 end
@@ -145,8 +170,17 @@ local function tail(q, e, n)
   return q * (1 - step * (1 - TAIL_P))
 end
 
+-- The value a series is scored on: a counter's per-second rate since its last value (a value below the last
+-- one is a reset, and the increase is the value itself); any other series' value.
+local function scored(s, v, t)
+  if s.k ~= 1 then return v end
+  local rate = ((v >= s.rv) and (v - s.rv) or v) / ((t - s.rt) / 1000)
+  s.rv, s.rt = v, t
+  return rate
+end
+
 local state = {}
-local reply = { 0, 0, 0, 0 }
+local reply = { 0, 0, 0, 0, 0 }
 local learning, stale, continuing, position = 0, 0, 0, 0
 local reported = false
 
@@ -156,18 +190,23 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
   local meta = series[index]
   local s = state[index]
   if not s then
-    s = load(KEYS[index])
+    s = load(KEYS[index], meta.kind)
     state[index] = s
   end
   local v = tonumber(vs)
   local t = tonumber(ts)
   -- No timestamp, or one ahead of the clock (an agent's fast clock; the API allows 5 minutes): the sample
   -- counts as arriving now, so it cannot make every correctly timed sample after it look stale.
-  if t < 0 or t > now then t = math.max(now, s.last or 0) end
+  if t < 0 or t > now then t = math.max(now, s.last or 0, s.rt or 0) end
 
-  if s.last and t < s.last then
+  if (s.last and t < s.last) or (s.rt and t <= s.rt) then
     stale = stale + 1
+  elseif s.k == 1 and not s.rt then
+    -- A counter's first value: its rate starts with the next one.
+    s.rv, s.rt = v, t
+    learning = learning + 1
   elseif s.n == 0 then
+    v = scored(s, v, t)
     s.n, s.t0, s.last, s.lv = 1, t, t, v
     s.m, s.d, s.sl, s.b = v, v, v, 0
     s.sp, s.ss, s.qp, s.qs, s.ep, s.rn, s.rs = 0, 0, 0, 0, 0, 0, 0
@@ -176,6 +215,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     if (dow == 0 or dow == 6) and meta.seasonality ~= 'd' then s.h1 = t else s.h0 = t end
     learning = learning + 1
   else
+    v = scored(s, v, t)
     -- The day's bucket, in the weekday or the weekend half of the profile.
     local dow = (math.floor(t / DAY) + 4) % 7
     local half = ((dow == 0 or dow == 6) and meta.seasonality ~= 'd') and 1 or 0
@@ -214,7 +254,8 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
       local z = clip((e / scale) * math.sqrt(s.n / (s.n + WARM_K)), Z_LIMIT)
       local deviation = z
       if meta.direction == 'd' then deviation = -z elseif meta.direction == 'b' then deviation = math.abs(z) end
-      if deviation >= meta.threshold then
+      -- A time-like series is learned but never anomalous.
+      if deviation >= meta.threshold and s.k ~= 2 then
         anomalous = true
         local severity = (math.abs(z) >= 2 * meta.threshold) and 2 or 1
         local kind = 0
@@ -230,7 +271,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
         local suppressed = (severity <= tonumber(ss)) and 1 or 0
         if kind > 0 then
           local member = (suppressed == 1 and 's|' or 'u|') ..
-            cjson.encode({ m = meta.metric, v = v, e = expected, z = z, sev = severity, t = t, n = s.n, k = kind })
+            cjson.encode({ s = meta.id, m = meta.metric, v = v, e = expected, z = z, sev = severity, t = t, n = s.n, k = kind })
           redis.call('ZADD', KEYS[1], t, member)
           reported = true
           local r = #reply
@@ -241,6 +282,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
           reply[r + 5] = suppressed
           reply[r + 6] = t
           reply[r + 7] = kind
+          reply[r + 8] = tostring(v)
         elseif suppressed == 0 then
           continuing = continuing + 1
         end
@@ -261,6 +303,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
             reply[r + 5] = 0
             reply[r + 6] = s.el
             reply[r + 7] = 3
+            reply[r + 8] = tostring(v)
           end
         end
       end
@@ -305,12 +348,14 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
 end
 
 for index, s in pairs(state) do
-  if s.n > 0 then save(KEYS[index], s, series[index]) end
+  -- (A counter's first value alone is kept too: its rate starts from it.)
+  if s.n > 0 or s.rt then save(KEYS[index], s, series[index]) end
 end
 
 reply[2] = learning
 reply[3] = stale
 reply[4] = continuing
+reply[5] = undescribed
 if reported then
   -- Bounded work in an anomaly storm: the window keeps its newest 10,000 members, so counting the trigger
   -- window never walks more than that.

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DetectionConfig, Severity } from '../../../src/db/schema/index.js'
-import { EPISODE_CALM_SAMPLES, scoreServiceBatch, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
+import { EPISODE_CALM_SAMPLES, scoreServiceBatch, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
+import { seriesIdOf } from '../../../src/modules/detection/series.js'
 import { baselinesOf } from '../../../src/modules/detection/window.js'
 import { keys } from '../../../src/redis/keys.js'
 import { defineScripts } from '../../../src/redis/scripts.js'
@@ -60,7 +61,7 @@ function series(detection = config(), metric = METRIC) {
       const out: Fed = { anomalies: [], ended: [], learning: 0, stale: 0, continuing: 0, recentAnomalies: 0 }
       for (let i = 0; i < points.length; i += batch) {
         const chunk = points.slice(i, i + batch)
-        const samples = chunk.map((p) => ({ metric, value: p.value, time: p.time, suppressedUpTo: p.suppressedUpTo ?? null }))
+        const samples = chunk.map((p) => ({ series: seriesToScore(metric), value: p.value, time: p.time, suppressedUpTo: p.suppressedUpTo ?? null }))
         const scored = await scoreServiceBatch(redis, serviceId, detection, samples, now ?? chunk.at(-1)!.time)
         out.anomalies.push(...scored.anomalies)
         out.ended.push(...scored.ended)
@@ -71,8 +72,8 @@ function series(detection = config(), metric = METRIC) {
       }
       return out
     },
-    baseline: async () => (await baselinesOf(redis, serviceId, detection)).find((b) => b.metric === metric),
-    model: () => redis.getBuffer(keys.model(serviceId, metric))
+    baseline: async () => (await baselinesOf(redis, serviceId, detection)).items.find((b) => b.metric === metric),
+    model: () => redis.getBuffer(keys.model(serviceId, seriesIdOf(metric, {})))
   }
 }
 const starts = (fed: Fed) => fed.anomalies.filter((a) => a.kind === 'start')

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { DetectionConfig } from '../../../src/db/schema/index.js'
-import { decodeModel, MODEL_BYTES, scoreServiceBatch } from '../../../src/modules/detection/detector.js'
+import { decodeModel, MODEL_BYTES, scoreServiceBatch, seriesToScore } from '../../../src/modules/detection/detector.js'
+import { seriesIdOf } from '../../../src/modules/detection/series.js'
 import { keys } from '../../../src/redis/keys.js'
 import { defineScripts } from '../../../src/redis/scripts.js'
 import { DETECTION_DEFAULTS } from '../../../src/modules/services/schemas.js'
@@ -25,11 +26,11 @@ it('a series model stays within 1 KiB of Redis memory after 14 days of 5-minute 
     const samples = Array.from({ length: 288 }, (_, i) => {
       const time = T0 + day * DAY + i * STEP
       // A deterministic daily cycle with a small wobble: every profile bucket, both halves of the week, gets learned.
-      return { metric: 'latency_ms', value: 100 + 50 * Math.sin((2 * Math.PI * (time % DAY)) / DAY) + ((i * 7919) % 11) - 5, time, suppressedUpTo: null }
+      return { series: seriesToScore('latency_ms'), value: 100 + 50 * Math.sin((2 * Math.PI * (time % DAY)) / DAY) + ((i * 7919) % 11) - 5, time, suppressedUpTo: null }
     })
     await scoreServiceBatch(redis, serviceId, detection, samples, samples.at(-1)!.time)
   }
-  const key = keys.model(serviceId, 'latency_ms')
+  const key = keys.model(serviceId, seriesIdOf('latency_ms', {}))
   const model = decodeModel(await redis.getBuffer(key))
   expect(model).not.toBeNull()
   expect(model!.n).toBe(14 * 288)

@@ -4,6 +4,7 @@ import { DomainError, InvalidTransitionError } from '../../../src/lib/domain-err
 import {
   decideOnAnomalies,
   maxSeverity,
+  MAX_INCIDENT_SERIES,
   metricsOf,
   openIncident,
   transition,
@@ -19,7 +20,14 @@ const T0 = new Date('2025-03-01T10:00:00.000Z')
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000)
 const NOW = at(1000)
 
-const signal = (metric: string, severity: Severity, zScore: number): AnomalySignal => ({ metric, severity, zScore })
+const signal = (metric: string, severity: Severity, zScore: number, labels: Record<string, string> = {}): AnomalySignal => ({
+  metric,
+  series: `${metric}${JSON.stringify(labels)}`,
+  labels,
+  severity,
+  zScore
+})
+const ref = (metric: string, labels: Record<string, string> = {}) => ({ id: `${metric}${JSON.stringify(labels)}`, metric, labels })
 
 function incident(overrides: Partial<IncidentState> = {}): IncidentState {
   return {
@@ -28,6 +36,7 @@ function incident(overrides: Partial<IncidentState> = {}): IncidentState {
     flapping: false,
     title: 'cpu anomalous on api',
     metrics: ['cpu'],
+    series: [ref('cpu')],
     anomalyCount: 3,
     peakZScore: 4.2,
     details: null,
@@ -148,6 +157,7 @@ describe('openIncident', () => {
       flapping: false,
       title: 'cpu, latency_p99 anomalous on api',
       metrics: ['cpu', 'latency_p99'],
+      series: [ref('cpu'), ref('latency_p99')],
       anomalyCount: 3,
       peakZScore: -5.4,
       details: null,
@@ -194,7 +204,15 @@ describe('openIncident', () => {
 describe('anomalies attaching to a live incident', () => {
   it('the same metric at the same severity: count, peak and last anomaly move, but no audit and no event', () => {
     const change = changed(frozen(incident()), { type: 'anomalies', anomalies: [signal('cpu', 'warning', 5), signal('cpu', 'warning', -3)] })
-    expect(change.set).toEqual({ metrics: ['cpu'], severity: 'warning', anomalyCount: 5, peakZScore: 5, lastAnomalyAt: NOW })
+    expect(change.set).toEqual({ metrics: ['cpu'], series: [ref('cpu')], severity: 'warning', anomalyCount: 5, peakZScore: 5, lastAnomalyAt: NOW })
+    expect(change.effects).toEqual(effects({}))
+  })
+
+  it('names each series (metric + labels) once, the first 20 of them; a new series of a known metric is no audit row', () => {
+    const cpus = Array.from({ length: 30 }, (_, i) => signal('cpu', 'warning', 4, { cpu: String(i) }))
+    const change = changed(incident(), { type: 'anomalies', anomalies: [...cpus, ...cpus] })
+    expect(change.set.series).toHaveLength(MAX_INCIDENT_SERIES)
+    expect(change.set.series!.slice(0, 3)).toEqual([ref('cpu'), ref('cpu', { cpu: '0' }), ref('cpu', { cpu: '1' })])
     expect(change.effects).toEqual(effects({}))
   })
 
@@ -289,6 +307,7 @@ describe('reopen', () => {
       flapping: true,
       severity: 'warning',
       metrics: ['cpu', 'mem'],
+      series: [ref('cpu'), ref('mem')],
       anomalyCount: 5,
       peakZScore: 4.2,
       lastAnomalyAt: NOW,

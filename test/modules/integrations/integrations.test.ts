@@ -1,8 +1,8 @@
 import snappy from 'snappyjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { encodeWriteRequest, WriteRequest } from '../../../src/modules/integrations/remote-write.js'
-import { metricOf, serviceOf } from '../../../src/modules/integrations/mapping.js'
-import { apiKey, auditActions, call, expectProblem, signup, useApp, type Org } from '../../helpers.js'
+import { seriesOf, serviceOf } from '../../../src/modules/integrations/mapping.js'
+import { apiKey, call, expectProblem, signup, useApp, type Org } from '../../helpers.js'
 
 const ctx = useApp()
 
@@ -19,7 +19,7 @@ describe('Prometheus remote_write', () => {
   it('maps series to services and metrics and feeds detection', async () => {
     const now = Date.now()
     const body = encodeWriteRequest([
-      { labels: { __name__: 'http_requests_total', job: 'Checkout API', instance: 'a:80' }, samples: Array.from({ length: 40 }, (_, i) => ({ value: 100 + (i % 3), timestamp: now - (40 - i) * 60_000 })) },
+      { labels: { __name__: 'http_requests_in_flight', job: 'Checkout API', instance: 'a:80' }, samples: Array.from({ length: 40 }, (_, i) => ({ value: 100 + (i % 3), timestamp: now - (40 - i) * 60_000 })) },
       { labels: { __name__: 'up', service: 'db', job: 'ignored' }, samples: [{ value: 1, timestamp: now }] },
       { labels: { __name__: 'orphan' }, samples: [{ value: 1, timestamp: now }] }
     ])
@@ -30,7 +30,9 @@ describe('Prometheus remote_write', () => {
     expect(services).toEqual(['checkout-api', 'db'])
     const checkout = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items.find((s: { name: string }) => s.name === 'checkout-api')
     const baselines = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${checkout.id}/baselines` })).json().items
-    expect(baselines).toEqual([expect.objectContaining({ metric: 'http_requests_total', samples: 40, state: 'ready' })])
+    expect(baselines).toEqual([
+      expect.objectContaining({ metric: 'http_requests_in_flight', labels: { instance: 'a:80' }, kind: 'gauge', samples: 40, state: 'ready' })
+    ])
   })
 
   it('refuses bodies that are not snappy, not protobuf, too large, or of another type — without side effects', async () => {
@@ -50,37 +52,24 @@ describe('Prometheus remote_write', () => {
     void WriteRequest
   })
 
-  it('an allow-list of extra labels per organization splits series into distinct metrics', async () => {
+  it('the label allow-list is retired: PUT answers 410, GET shows the active series against the plan', async () => {
     const own = await signup(ctx.app)
     const agent = (await apiKey(ctx.app, own)).key
-    const settings = (payload: object, token = own.token) =>
-      call(ctx.app, token, { method: 'PUT', url: '/v1/integrations/prometheus/settings', payload })
-    expectProblem(await settings({ extraLabels: ['instance'] }, agent), 403, 'forbidden')
-    expectProblem(await settings({ extraLabels: ['bad label'] }), 400, 'validation_failed')
-    expect((await settings({ extraLabels: ['instance'] })).json()).toEqual({ extraLabels: ['instance'] })
-    expect((await call(ctx.app, agent, { method: 'GET', url: '/v1/integrations/prometheus/settings' })).json()).toEqual({ extraLabels: ['instance'] })
-    expect((await auditActions(ctx.app, own, '&resourceType=organization')).map((e) => e.action)).toContain('integration.prometheus_settings_changed')
-
-    const now = Date.now()
-    const res = await call(ctx.app, agent, {
-      method: 'POST',
-      url: '/v1/integrations/prometheus/write',
-      headers: { 'content-type': 'application/x-protobuf' },
-      payload: encodeWriteRequest([
-        { labels: { __name__: 'up', job: 'node', instance: 'a:9100' }, samples: [{ value: 1, timestamp: now }] },
-        { labels: { __name__: 'up', job: 'node', instance: 'b:9100' }, samples: [{ value: 1, timestamp: now }] }
-      ])
+    expectProblem(await call(ctx.app, own.token, { method: 'PUT', url: '/v1/integrations/prometheus/settings', payload: { extraLabels: ['instance'] } }), 410, 'gone')
+    expect((await call(ctx.app, agent, { method: 'GET', url: '/v1/integrations/prometheus/settings' })).json()).toEqual({
+      activeSeries: 0,
+      activeSeriesLimit: 5000,
+      extraLabels: []
     })
-    expect(res.json()).toMatchObject({ accepted: 2 })
-    const node = (await call(ctx.app, agent, { method: 'GET', url: '/v1/services' })).json().items.find((s: { name: string }) => s.name === 'node')
-    const metrics = (await call(ctx.app, agent, { method: 'GET', url: `/v1/services/${node.id}/baselines` })).json().items.map((b: { metric: string }) => b.metric)
-    expect(metrics).toEqual(['up.instance_a:9100', 'up.instance_b:9100'])
   })
 
-  it('maps label values into valid metric names', () => {
-    expect(metricOf({ __name__: 'up', instance: 'host/1 x', env: 'prod' }, ['instance', 'env'])).toBe('up.env_prod.instance_host-1-x')
-    expect(metricOf({ __name__: 'up' }, ['instance'])).toBe('up')
-    expect(metricOf({ job: 'x' }, [])).toBeUndefined()
+  it('reads a series as its name plus every label but the one that chose the service', () => {
+    expect(seriesOf({ __name__: 'up', job: 'node', instance: 'a:9100' })).toEqual({ service: 'node', metric: 'up', labels: { instance: 'a:9100' } })
+    // `service` chose the service, so `job` is part of the series.
+    expect(seriesOf({ __name__: 'up', service: 'db', job: 'pg' })).toEqual({ service: 'db', metric: 'up', labels: { job: 'pg' } })
+    expect(seriesOf({ __name__: 'up', job: 'x', constructor: 'c', ['__proto__']: 'p' })?.labels).toEqual({ constructor: 'c', ['__proto__']: 'p' })
+    expect(seriesOf({ job: 'x' })).toBeUndefined()
+    expect(seriesOf({ __name__: 'up', job: 'x', big: 'v'.repeat(1025) })).toBeUndefined()
   })
 
   it('needs an agent credential', async () => {
