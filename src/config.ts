@@ -29,7 +29,6 @@ const EnvSchema = Type.Object({
   AUTH_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
   /** How often the worker runs its timers (auto-resolve, expiry, leases, verification, outbox dispatch). */
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
-  /** A worker whose timers job has not run for this long while its Redis is up is restarted (canary). */
   ACTION_APPROVAL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 3600 }),
   ACTION_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 120 }),
   /** Verification reads the 1 h anomaly window, so it must end well within it. */

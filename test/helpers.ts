@@ -109,8 +109,8 @@ export async function apiKey(app: FastifyInstance, org: Org, role: Role = 'agent
   return res.json()
 }
 
-export async function createService(app: FastifyInstance, org: Org, name = `svc-${randomUUID().slice(0, 8)}`) {
-  const res = await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name } })
+export async function createService(app: FastifyInstance, org: Org, name = `svc-${randomUUID().slice(0, 8)}`, detection?: object) {
+  const res = await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name, ...(detection ? { detection } : {}) } })
   expect(res.statusCode, res.body).toBe(201)
   return res.json() as { id: string; name: string }
 }

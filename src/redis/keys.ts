@@ -10,6 +10,8 @@ export const keys = {
   /** hash: metric family → type, from the Prometheus metadata the organization's agents send */
   metricTypes: (organizationId: string) => `metric_types:{${organizationId}}`,
   recentAnomalies: (serviceId: string) => `recent_anomalies:{${serviceId}}`,
+  /** sorted set: unsuppressed marks of the service's confirmed anomaly episodes (what opens incidents) */
+  paging: (serviceId: string) => `paging:{${serviceId}}`,
   openIncident: (serviceId: string) => `incidents:{${serviceId}}`,
   events: (organizationId: string) => `events:${organizationId}`,
   action: (actionId: string) => `action:${actionId}`,

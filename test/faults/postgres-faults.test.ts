@@ -44,7 +44,7 @@ describe('Postgres stopped for 10 s while actions complete (private cluster)', (
       const ids: string[] = []
       // Three services: their actions run at the same time (one at a time per service).
       for (const service of ['pg-a', 'pg-b', 'pg-c']) {
-        await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: service, detection: { minSamples: 5 } } })
+        await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: service, detection: { minSamples: 5, confirmSeconds: 0 } } })
         const send = (sample: object) => call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [sample] } })
         // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
         for (const sample of warmSamples(service, 'lat', 8, { stepMs: 300_000 })) await send(sample)

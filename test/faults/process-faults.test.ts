@@ -29,7 +29,7 @@ async function remediationRig() {
 }
 
 async function openIncident(url: string, key: string, token: string, service: string) {
-  await json(`${url}/v1/services`, { token, body: { name: service, detection: { minSamples: 5 } } })
+  await json(`${url}/v1/services`, { token, body: { name: service, detection: { minSamples: 5, confirmSeconds: 0 } } })
   const send = (sample: object) => json(`${url}/v1/metrics`, { token: key, body: { samples: [sample] } })
   // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
   for (const sample of warmSamples(service, 'lat', 8, { stepMs: 300_000 })) await send(sample)

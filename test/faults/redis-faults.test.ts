@@ -23,7 +23,7 @@ describe('state Redis killed and restarted empty during ingestion (real API proc
 
   it('answers 503 with Retry-After in the gap, never crashes, resumes detection, no duplicate incident', async () => {
     const { key, token } = await tenant(api.url)
-    await json(`${api.url}/v1/services`, { token, body: { name: 'victim', detection: { minSamples: 5 } } })
+    await json(`${api.url}/v1/services`, { token, body: { name: 'victim', detection: { minSamples: 5, confirmSeconds: 0 } } })
     const sendSample = (sample: object) => json(`${api.url}/v1/metrics`, { token: key, body: { samples: [sample] } })
     const send = (value: number) => sendSample({ service: 'victim', metric: 'lat', value })
     // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.

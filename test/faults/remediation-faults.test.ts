@@ -18,7 +18,7 @@ type App = Awaited<ReturnType<typeof buildApp>>
 async function scene(app: App, url: string) {
   const org: Org = await signup(app)
   const key = (await apiKey(app, org)).key
-  await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'svc', detection: { minSamples: 5 } } })
+  await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'svc', detection: { minSamples: 5, confirmSeconds: 0 } } })
   const send = (values: number[]) =>
     call(app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: values.map((value) => ({ service: 'svc', metric: 'm', value })) } })
   // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.

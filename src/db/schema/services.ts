@@ -14,6 +14,7 @@ export interface DetectionConfig {
   minSpanSeconds: number
   seasonality: Seasonality
   quietPeriodSeconds: number
+  confirmSeconds: number
   openAfterWarnings: number
   warningWindowSeconds: number
   metrics: Record<string, MetricDetection>

@@ -91,7 +91,8 @@ function simulateIncidents(settings: IncidentSettings) {
     }
   }
 
-  function mark(m: BacktestResult['marks'][number]) {
+  /** A mark of a confirmed episode (what pages), in time order. */
+  function mark(m: { metric: string; time: number; zScore: number; severity: Severity }) {
     sweepUntil(m.time)
     const now = new Date(m.time)
     recent.push(m.time)
@@ -156,12 +157,15 @@ export async function runBacktest(
     model: (seriesId) => `backtest:{${run}}:model:${seriesId}`,
     series: `backtest:{${run}}:series`,
     window: `backtest:{${run}}:window`,
+    paging: `backtest:{${run}}:paging`,
     ttlMs: SCRATCH_TTL_MS
   }
   const ordered = rows.map((row, i) => ({ row, i })).sort((a, b) => a.row.time - b.row.time || a.i - b.i).map(({ row }) => row)
   const incidents = simulateIncidents(detection)
   const result: BacktestResult = { rows: rows.length, metrics: new Set(rows.map((r) => r.metric)).size, learning: 0, stale: 0, marks: [], episodes: [], incidents: incidents.incidents }
   const openEpisodes = new Map<string, BacktestEpisode>()
+  /** Metrics whose episode going on is confirmed (it pages and keeps its incident open). */
+  const paging = new Set<string>()
   // A metric is read as the live API reads a JSON sample of that name without a type (no labels, no metadata).
   const seriesOf = new Map<string, ScoredSeries>()
   for (const metric of new Set(rows.map((row) => row.metric))) {
@@ -184,14 +188,14 @@ export async function runBacktest(
       )
       result.learning += batch.learning
       result.stale += batch.stale
-      const events = [...batch.anomalies, ...batch.ended].sort((a, b) => a.index - b.index)
+      const events = [...batch.anomalies, ...batch.confirmed, ...batch.ended].sort((a, b) => a.index - b.index)
       for (const found of events) recordMark(chunk, found)
     }
     if (ordered.length > 0) incidents.finish(ordered.at(-1)!.time)
     return result
   } finally {
     const models = await redis.hkeys(space.series).catch(() => [] as string[])
-    await redis.del(space.series, space.window, ...models.map(space.model)).catch(() => 0)
+    await redis.del(space.series, space.window, space.paging, ...models.map(space.model)).catch(() => 0)
   }
 
   function recordMark(chunk: BacktestRow[], found: DetectedSampleAnomaly) {
@@ -202,18 +206,25 @@ export async function runBacktest(
         episode.lastAt = found.time
         episode.peakZScore = found.zScore
         openEpisodes.delete(row.metric)
-        incidents.episodeEnded(found.time)
       }
+      if (paging.delete(row.metric)) incidents.episodeEnded(found.time)
       return
     }
-    const mark = { metric: row.metric, kind: found.kind, time: found.time, zScore: found.zScore, severity: found.severity }
-    result.marks.push(mark)
-    incidents.mark(mark)
+    const mark = { metric: row.metric, time: found.time, zScore: found.zScore, severity: found.severity }
+    // Marks of confirmed episodes page, as in live ingestion; starts and escalations are listed either way.
+    if (found.pages) {
+      incidents.mark({ ...mark, severity: found.pagingSeverity })
+      if (!paging.has(row.metric)) {
+        paging.add(row.metric)
+        incidents.episodeStarted()
+      }
+    }
+    if (found.kind === 'confirm') return
+    result.marks.push({ ...mark, kind: found.kind })
     if (found.kind === 'start') {
       const episode: BacktestEpisode = { metric: row.metric, startedAt: found.time, startValue: row.value, severity: found.severity, peakZScore: found.zScore, escalatedAt: null, lastAt: null }
       result.episodes.push(episode)
       openEpisodes.set(row.metric, episode)
-      incidents.episodeStarted()
     } else {
       const episode = openEpisodes.get(row.metric)
       if (episode) {

@@ -16,6 +16,8 @@ export interface ModelKeys {
   /** hash: series id → its descriptor (metric, labels, kind) */
   series: string
   window: string
+  /** unsuppressed marks of confirmed episodes (what opens incidents) */
+  paging: string
   /** how long a model outlives its last sample */
   ttlMs: number
 }
@@ -23,6 +25,7 @@ export const liveKeys = (serviceId: string): ModelKeys => ({
   model: (seriesId) => keys.model(serviceId, seriesId),
   series: keys.series(serviceId),
   window: keys.recentAnomalies(serviceId),
+  paging: keys.paging(serviceId),
   ttlMs: TTL.baselineMs
 })
 
@@ -59,9 +62,12 @@ export interface SampleInput {
   suppressedUpTo: Severity | null
 }
 
-/** What the script reports: an episode's start, its escalation to critical, or its end. */
-export type EpisodeMark = 'start' | 'escalation' | 'end'
-const MARKS: Record<number, EpisodeMark> = { 1: 'start', 2: 'escalation', 3: 'end' }
+/**
+ * What the script reports: an episode's start, its escalation to critical, its confirmation (the first
+ * anomalous sample confirmSeconds after its start, when that is not also an escalation), or its end.
+ */
+export type EpisodeMark = 'start' | 'escalation' | 'confirm' | 'end'
+const MARKS: Record<number, EpisodeMark> = { 1: 'start', 2: 'escalation', 3: 'end', 4: 'confirm' }
 
 export interface DetectedSampleAnomaly {
   /** position of the sample in the batch */
@@ -74,6 +80,14 @@ export interface DetectedSampleAnomaly {
   suppressed: boolean
   time: number
   kind: EpisodeMark
+  /**
+   * The episode is confirmed (it has lasted the service's confirmSeconds, or its series had 1,000 samples of
+   * history when it started): this mark may open, escalate or keep open an incident. On an end: whether it
+   * ever was.
+   */
+  pages: boolean
+  /** the severity it pages with: a series that holds its value most of the time (it moves in steps) pages warnings */
+  pagingSeverity: Severity
 }
 
 export interface ScoredBatch {
@@ -85,9 +99,11 @@ export interface ScoredBatch {
   anomalies: DetectedSampleAnomaly[]
   /** episodes that ended: z is the peak, time the last anomalous sample */
   ended: DetectedSampleAnomaly[]
-  /** unsuppressed episode starts and escalations of the service within the warning window, this batch included */
+  /** episodes confirmed by this batch without an escalation (their start was reported before, unconfirmed) */
+  confirmed: DetectedSampleAnomaly[]
+  /** unsuppressed marks of confirmed episodes of the service within the warning window (0 unless this batch made one) */
   recentAnomalies: number
-  /** unsuppressed anomalous samples of episodes already reported (they keep an incident from going quiet) */
+  /** unsuppressed anomalous samples of confirmed episodes already reported (they keep an incident from going quiet) */
   continuing: number
   /** new models whose descriptor was neither sent nor stored: the caller should send descriptors again */
   undescribed: number
@@ -97,7 +113,7 @@ const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
 const DIRECTION_CODE = { up: 'u', down: 'd', both: 'b' } as const
 const SEASONALITY_CODE = { auto: 'a', none: 'n', daily: 'd', weekly: 'w' } as const
 const KIND_CODE = { gauge: 'g', counter: 'c', time: 't' } as const
-const FIELDS_PER_ANOMALY = 8
+const FIELDS_PER_ANOMALY = 9
 const HEADER = 5
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
@@ -110,7 +126,7 @@ export async function scoreServiceBatch(
   space: ModelKeys = liveKeys(serviceId)
 ): Promise<ScoredBatch> {
   const keyIndex = new Map<string, number>()
-  const scriptKeys = [space.window, space.series]
+  const scriptKeys = [space.window, space.series, space.paging]
   const descriptors: string[] = []
   let seriesSpec = ''
   let sampleSpec = ''
@@ -131,16 +147,17 @@ export async function scoreServiceBatch(
   const reply = (await redis.scoreSamples(
     scriptKeys.length,
     ...scriptKeys,
-    `${detection.minSamples} ${detection.minSpanSeconds * 1000} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${space.ttlMs} ${now} ${EPISODE_CALM_SAMPLES}`,
+    `${detection.minSamples} ${detection.minSpanSeconds * 1000} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${space.ttlMs} ${now} ${EPISODE_CALM_SAMPLES} ${detection.confirmSeconds * 1000}`,
     seriesSpec,
     sampleSpec,
     ...descriptors
   )) as (string | number)[]
   const anomalies: DetectedSampleAnomaly[] = []
   const ended: DetectedSampleAnomaly[] = []
+  const confirmed: DetectedSampleAnomaly[] = []
   for (let i = HEADER; i < reply.length; i += FIELDS_PER_ANOMALY) {
     const kind = MARKS[Number(reply[i + 6])]!
-    ;(kind === 'end' ? ended : anomalies).push({
+    ;(kind === 'end' ? ended : kind === 'confirm' ? confirmed : anomalies).push({
       index: Number(reply[i]) - 1,
       value: Number(reply[i + 7]),
       zScore: Number(reply[i + 1]),
@@ -148,7 +165,9 @@ export async function scoreServiceBatch(
       severity: reply[i + 3] === 2 ? 'critical' : 'warning',
       suppressed: reply[i + 4] === 1,
       time: Number(reply[i + 5]),
-      kind
+      kind,
+      pages: Number(reply[i + 8]) > 0,
+      pagingSeverity: reply[i + 8] === 1 ? 'warning' : reply[i + 3] === 2 ? 'critical' : 'warning'
     })
   }
   return {
@@ -156,6 +175,7 @@ export async function scoreServiceBatch(
     stale: Number(reply[2]),
     anomalies,
     ended,
+    confirmed,
     recentAnomalies: Number(reply[0]),
     continuing: Number(reply[3]),
     undescribed: Number(reply[4])
@@ -163,8 +183,8 @@ export async function scoreServiceBatch(
 }
 
 /** The packed model's scalars, in the order score-samples.lua writes them (little-endian doubles), then the profile. */
-const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv', 'k', 'rv', 'rt'] as const
-const MODEL_VERSION = 5
+const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv', 'k', 'rv', 'rt', 'ra', 'ef', 'ch'] as const
+const MODEL_VERSION = 7
 const PROFILE_BUCKETS = 96
 export const MODEL_BYTES = MODEL_SCALARS.length * 8 + PROFILE_BUCKETS * 4
 export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[] }

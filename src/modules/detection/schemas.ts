@@ -15,7 +15,11 @@ export const AnomalyFields = {
   zScore: Type.Number(),
   severity: Type.Enum(SEVERITIES),
   at: Timestamp,
-  suppressed: Type.Boolean()
+  suppressed: Type.Boolean(),
+  confirmed: Type.Boolean({
+    description:
+      'the episode was confirmed when this was reported (it had lasted the service\'s confirmSeconds, or its series had 1,000 samples of history): only confirmed episodes open, escalate or keep open incidents'
+  })
 }
 /** An anomaly of one service, as kept in its recent window (`recent_anomalies:{serviceId}`). */
 export const AnomalySchema = Type.Object(AnomalyFields)

@@ -7,7 +7,7 @@ import type { Labels, SeriesKind } from './series.js'
 
 /** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script, with its series' labels. */
 export function decodeAnomaly(member: string, labelsOf: (seriesId: string) => Labels): Anomaly {
-  const body = JSON.parse(member.slice(2)) as { s: string; m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2 }
+  const body = JSON.parse(member.slice(2)) as { s: string; m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2; c?: 0 | 1 }
   return {
     kind: body.k === 2 ? 'escalation' : 'start',
     metric: body.m,
@@ -18,7 +18,8 @@ export function decodeAnomaly(member: string, labelsOf: (seriesId: string) => La
     zScore: body.z,
     severity: body.sev === 2 ? 'critical' : 'warning',
     at: new Date(body.t).toISOString(),
-    suppressed: member.startsWith('s|')
+    suppressed: member.startsWith('s|'),
+    confirmed: body.c === 1
   }
 }
 

@@ -9,6 +9,7 @@ import { describeSeries, scoreServiceBatch, type SampleInput } from '../detectio
 import type { AppEvent, PublishEvents } from '../events/publisher.js'
 import type { ServiceAnomaly } from '../detection/schemas.js'
 import { kindOf, seriesIdOf, type DeclaredType, type Labels } from '../detection/series.js'
+import type { AnomalySignal } from '../incidents/lifecycle.js'
 import type { IncidentsService } from '../incidents/service.js'
 import { METRIC_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../services/schemas.js'
 import type { ResolvedService, ServiceResolver } from '../services/resolver.js'
@@ -223,7 +224,8 @@ export function createIngestService(deps: {
     for (const { service, samples: group, batch } of scored) {
       learning += batch.learning
       stale += batch.stale
-      const live: ServiceAnomaly[] = []
+      // What pages: unsuppressed marks of confirmed episodes (listed starts and escalations, and confirmations).
+      const paging: AnomalySignal[] = []
       for (const found of batch.anomalies) {
         const sample = group[found.index]!
         const anomaly: ServiceAnomaly = {
@@ -237,15 +239,20 @@ export function createIngestService(deps: {
           zScore: found.zScore,
           severity: found.severity,
           at: new Date(found.time).toISOString(),
-          suppressed: found.suppressed
+          suppressed: found.suppressed,
+          confirmed: found.pages
         }
         anomalies.push(anomaly)
-        if (!found.suppressed) live.push(anomaly)
+        if (found.pages && !found.suppressed) paging.push({ ...anomaly, severity: found.pagingSeverity })
+      }
+      for (const found of batch.confirmed) {
+        const sample = group[found.index]!
+        if (!found.suppressed) paging.push({ metric: sample.metric, series: sample.series.id, labels: sample.labels, severity: found.pagingSeverity, zScore: found.zScore })
       }
       const triggered =
-        live.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
-      if (live.length > 0) correlations.push(deps.incidents.correlate(ctx.organizationId, service, live, triggered, ctx.requestId))
-      // Episodes already reported that go on keep the service's open incident from going quiet.
+        paging.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings
+      if (paging.length > 0) correlations.push(deps.incidents.correlate(ctx.organizationId, service, paging, triggered, ctx.requestId))
+      // Confirmed episodes already reported that go on keep the service's open incident from going quiet.
       else if (batch.continuing > 0) ongoing.push(deps.incidents.keepOpen(service.id))
     }
     // The common case, nothing found, costs no further await.

@@ -70,13 +70,8 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/integrations/prometheus/settings',
     {
       config: { minRole: 'admin' },
-      schema: {
-        tags,
-        operationId: 'setPrometheusSettings',
-        summary: 'Retired: every label set is its own series now, so there are no labels to choose',
-        deprecated: true,
-        response: { ...problemResponses(401, 403, 410, 429) }
-      }
+      // Retired, so not documented: it only tells a client of the old allow-list that it is gone.
+      schema: { hide: true }
     },
     async () => {
       throw new AppError(

@@ -14,6 +14,12 @@ export const DETECTION_DEFAULTS = {
   /** daily and weekly shape: learned and used when it explains the series (auto), never, or always */
   seasonality: 'auto' as 'auto' | 'none' | 'daily' | 'weekly',
   quietPeriodSeconds: 600,
+  /**
+   * An anomaly episode pages (opens, escalates or keeps open an incident) once it has lasted this long, like
+   * a Prometheus rule's `for: 1m`; 0 pages at its first anomalous sample. A series with 1,000 samples of
+   * history pages at once.
+   */
+  confirmSeconds: 60,
   /** An incident opens on one critical anomaly, or on this many warnings within `warningWindowSeconds`. */
   openAfterWarnings: 3,
   warningWindowSeconds: 300
@@ -35,6 +41,13 @@ const detectionFields = (withDefaults: boolean) => {
     minSpanSeconds: Type.Integer(d(DETECTION_DEFAULTS.minSpanSeconds, { minimum: 0, maximum: 604_800 })),
     seasonality: Type.Enum(['auto', 'none', 'daily', 'weekly'] as const, d(DETECTION_DEFAULTS.seasonality, {})),
     quietPeriodSeconds: Type.Integer(d(DETECTION_DEFAULTS.quietPeriodSeconds, { minimum: 1, maximum: 604_800 })),
+    confirmSeconds: Type.Integer(
+      d(DETECTION_DEFAULTS.confirmSeconds, {
+        minimum: 0,
+        maximum: 86_400,
+        description: 'an anomaly episode pages once it has lasted this long (0: at once); a series with 1,000 samples of history pages at once'
+      })
+    ),
     openAfterWarnings: Type.Integer(d(DETECTION_DEFAULTS.openAfterWarnings, { minimum: 1, maximum: 1000 })),
     warningWindowSeconds: Type.Integer(d(DETECTION_DEFAULTS.warningWindowSeconds, { minimum: 10, maximum: 3600 })),
     metrics: Type.Record(Type.String({ pattern: METRIC_NAME_PATTERN }), MetricDetection, {

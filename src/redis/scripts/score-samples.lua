@@ -3,8 +3,9 @@ Scores a batch of samples of one service against their baselines, then learns fr
 
 KEYS[1]    recent_anomalies:{serviceId}   sorted set, score = sample time (ms): episode starts and escalations
 KEYS[2]    series:{serviceId}             hash: series id → its descriptor (JSON: metric, labels, kind)
-KEYS[3..]  model:{serviceId}:<series id>  string: the series' model, packed (layout below and in detector.ts)
-ARGV[1]    "<minSamples> <minSpanMs> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms> <episodeCalm>"
+KEYS[3]    paging:{serviceId}             sorted set, score = time: unsuppressed marks of confirmed episodes
+KEYS[4..]  model:{serviceId}:<series id>  string: the series' model, packed (layout below and in detector.ts)
+ARGV[1]    "<minSamples> <minSpanMs> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms> <episodeCalm> <confirmMs>"
 ARGV[2]    per model key, in KEYS order: "<series id> <metric> <z threshold> <direction u|d|b>
            <seasonality a|n|d|w> <kind g|c|t> <descriptor: ARGV index, 0 = not sent>;" …
 ARGV[3]    per sample: "<key index> <value> <time ms | -1 = arrival> <suppressed up to 0|1|2>;" …
@@ -33,24 +34,36 @@ The model of one series (one set of constants for every series):
 - episodes: consecutive anomalous samples form one episode, reported when it starts (kind 1), when its
   severity first rises to critical (kind 2), and when it ends (kind 3: after episodeCalm samples below
   half the threshold; z is the episode's peak, time its last anomalous sample).
+- severity: warning from the threshold, critical from twice the threshold. A series that holds its value
+  most of the time (it changed on fewer than STEPPY of its recent samples: a setting, a limit, a memory
+  reservation, a series that never moved) moves in steps: its marks page as warnings whatever their size
+  (they open an incident with others: openAfterWarnings).
+- confirmation: an episode pages (opens, escalates or keeps open an incident) once confirmed (kind 4 when
+  that is not also an escalation): when a run of consecutive anomalous samples has lasted confirmMs (at
+  once when confirmMs is 0, like a Prometheus rule's `for:`) or become a level shift, or at its start
+  when its series had MATURE samples of history. A single extreme value is only as rare as the history
+  that shows it to be: after n samples of a series whose tails are unknown, a value beyond all of them has
+  a chance of about 1/(n+1), so one sample alone pages only past 1,000 samples (< 0.1%); a deviation that
+  lasts is evidence at any age. Unconfirmed episodes are still reported and listed.
 
 Each sample is scored before it is learned. A sample older than the series' last one is kept for the record
 but not learned; a sample without a timestamp, or with one ahead of `now`, counts as arriving now.
 Each series is read once and written once per call.
 
-Reply: { recent, learning, stale, continuing, undescribed, then 8 fields per reported episode mark: sample position
+Reply: { recent, learning, stale, continuing, undescribed, then 9 fields per reported episode mark: sample position
 (1-based), z, expected (strings), severity (1 warning, 2 critical), suppressed (0 | 1), time, kind, value
-scored (a string: a counter's rate) }. undescribed = new models whose descriptor was not sent and is not
+scored (a string: a counter's rate), pages (0: the episode is not confirmed; 1: it pages as a warning, the
+series moving in steps; 2: it pages at its severity) }. undescribed = new models whose descriptor was not sent and is not
 known (the caller sends their descriptors next time).
-recent = unsuppressed episode starts and escalations of the service within triggerWindowMs (0 unless this
-batch reported one); continuing = unsuppressed anomalous samples of episodes already reported.
+recent = unsuppressed marks of confirmed episodes of the service within triggerWindowMs (0 unless this
+batch made one); continuing = unsuppressed anomalous samples of confirmed episodes already reported.
 ]]
 local settings = {}
 for word in string.gmatch(ARGV[1], '[^ ]+') do
   settings[#settings + 1] = tonumber(word) or error('score-samples: setting is not a number: ' .. word)
 end
-if #settings ~= 7 then error('score-samples: expected 7 settings, got ' .. #settings) end
-local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded = unpack(settings)
+if #settings ~= 8 then error('score-samples: expected 8 settings, got ' .. #settings) end
+local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded, confirmMs = unpack(settings)
 
 local TTL_REFRESH_MS = 3600000
 local DAY = 86400000
@@ -58,19 +71,22 @@ local BUCKETS = 48
 local BUCKET_MS = DAY / BUCKETS
 local ALPHA, BETA, GAMMA, SCALE_ALPHA = 0.05, 0.02, 0.1, 0.02
 local CLIP, REL_FLOOR, SHIFT_RUN, SEASON_GAIN, WARM_K, HYSTERESIS = 4, 0.002, 12, 0.8, 30, 0.5
+local MATURE, STEPPY = 1000, 0.1
 local TAIL_P, TAIL_STEP, TAIL_YOUNG, TAIL_Z, TAIL_CLIP_SEASON = 0.99, 0.05, 10, 2.5758, 16
 -- The packed model: SCALARS as little-endian doubles, then the profile as 2 × BUCKETS floats.
 -- src/modules/detection/detector.ts reads the same layout (MODEL_SCALARS): change both together.
 -- Scalars, in order: v (version), n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec,
--- es, ez, eb, el, rn, rs, iv, cb, cv, k, rv, rt (see load and save). cb/cv cache the profile bucket the series is in
+-- es, ez, eb, el, rn, rs, iv, cb, cv, k, rv, rt, ra, ef, ch (see load and save). cb/cv cache the profile bucket the series is in
 -- (0 = none): consecutive samples of one half hour learn it in the scalars, and it goes back to the
 -- profile only when the series moves on to another bucket. k is the kind (0 gauge, 1 counter, 2 time); rv
--- and rt are a counter's last raw value and its time.
-local SCALAR_COUNT = 32
+-- and rt are a counter's last raw value and its time; ra is when the current run of consecutive anomalous
+-- samples began, ef is 1 once the episode going on is confirmed; ch is the recent share of samples whose
+-- value changed.
+local SCALAR_COUNT = 35
 local SCALAR_LAYOUT = '<' .. string.rep('d', SCALAR_COUNT)
 local SCALAR_BYTES = 8 * SCALAR_COUNT
 local MODEL_BYTES = SCALAR_BYTES + 4 * 2 * BUCKETS
-local VERSION = 5
+local VERSION = 7
 -- Fields that may be unset (st, h0, h1, eb, el, ttlAt: a step not seen yet, a half of the week not seen
 -- yet…) hold UNSET: all their real values are positive.
 local UNSET = -1
@@ -79,7 +95,7 @@ local PROFILE_LAYOUT = '<' .. string.rep('f', 2 * BUCKETS)
 local MAX_RANGES = 8
 
 local series = {}
-local k = 3
+local k = 4
 local KIND_CODE = { g = 0, c = 1, t = 2 }
 for id, metric, threshold, direction, seasonality, kind, desc in
   string.gmatch(ARGV[2], '([^ ;]+) ([^ ;]+) ([^ ;]+) ([udb]) ([andw]) ([gct]) (%d+);') do
@@ -100,7 +116,7 @@ local function load(key, kind)
     return fresh
   end
   local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv, cb, cv,
-    k, rv, rt = struct.unpack(SCALAR_LAYOUT, packed)
+    k, rv, rt, ra, ef, ch = struct.unpack(SCALAR_LAYOUT, packed)
   -- A series now known to be of another kind (metadata arrived, or a client declared its type) starts afresh.
   if k ~= kind then
     fresh.packed, fresh.replaced = packed, true
@@ -110,7 +126,7 @@ local function load(key, kind)
   return { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
     m = m, b = b, d = d, sl = sl, sp = sp, ss = ss, qp = qp, qs = qs, st = unset(st), lv = lv, h0 = unset(h0),
     h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv, cb = cb, cv = cv,
-    k = k, rv = rv, rt = unset(rt) }
+    k = k, rv = rv, rt = unset(rt), ra = unset(ra), ef = ef, ch = ch }
 end
 
 local function bucketOf(s, i)
@@ -135,7 +151,7 @@ local function save(key, s, meta)
   local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0 or 0, s.last or 0, now, s.ttlAt or UNSET, s.m or 0, s.b or 0,
     s.d or 0, s.sl or 0, s.sp or 0, s.ss or 0, s.qp or 0, s.qs or 0, s.st or UNSET, s.lv or 0, s.h0 or UNSET, s.h1 or UNSET,
     s.ep or 0, s.ec or 0, s.es or 0, s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0, s.cb, s.cv,
-    s.k, s.rv or 0, s.rt or UNSET)
+    s.k, s.rv or 0, s.rt or UNSET, s.ra or UNSET, s.ef or 0, s.ch or 0)
   if s.packed and not s.replaced and s.changes <= MAX_RANGES then
     -- The usual case: the scalars and the one or two buckets learned are written in place.
     redis.call('SETRANGE', key, 0, scalars)
@@ -182,7 +198,7 @@ end
 local state = {}
 local reply = { 0, 0, 0, 0, 0 }
 local learning, stale, continuing, position = 0, 0, 0, 0
-local reported = false
+local reported, paged = false, false
 
 for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
   position = position + 1
@@ -258,43 +274,62 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
       if deviation >= meta.threshold and s.k ~= 2 then
         anomalous = true
         local severity = (math.abs(z) >= 2 * meta.threshold) and 2 or 1
-        local kind = 0
+        -- Consecutive anomalies on one side: a level shift once there are SHIFT_RUN of them.
+        if s.rn > 0 and (s.rs > 0) == (e > 0) then s.rn, s.rs = s.rn + 1, s.rs + e else s.rn, s.rs = 1, e end
+        s.ra = s.ra or t
+        local sustained = t - s.ra >= confirmMs or s.rn >= SHIFT_RUN
+        local kind, pages = 0, false
         if s.ep == 0 then
           s.ep, s.eb, s.es, s.ez = 1, t, severity, z
-          kind = 1
+          s.ef = (s.n >= MATURE or sustained) and 1 or 0
+          kind, pages = 1, s.ef == 1
         else
-          if severity > s.es then kind = 2 end
+          local escalated = severity > s.es
           s.es = math.max(s.es, severity)
           if math.abs(z) > math.abs(s.ez) then s.ez = z end
+          if s.ef ~= 1 and sustained then
+            s.ef = 1
+            kind, pages = escalated and 2 or 4, true
+          elseif escalated then
+            kind, pages = 2, s.ef == 1
+          end
         end
         s.ec, s.el = 0, t
-        local suppressed = (severity <= tonumber(ss)) and 1 or 0
-        if kind > 0 then
+        -- A confirmation carries the episode's severity so far.
+        local marked = (kind == 4) and s.es or severity
+        local suppressed = (marked <= tonumber(ss)) and 1 or 0
+        if kind == 1 or kind == 2 then
           local member = (suppressed == 1 and 's|' or 'u|') ..
-            cjson.encode({ s = meta.id, m = meta.metric, v = v, e = expected, z = z, sev = severity, t = t, n = s.n, k = kind })
+            cjson.encode({ s = meta.id, m = meta.metric, v = v, e = expected, z = z, sev = severity, t = t, n = s.n, k = kind, c = pages and 1 or 0 })
           redis.call('ZADD', KEYS[1], t, member)
           reported = true
+        end
+        if kind > 0 then
           local r = #reply
           reply[r + 1] = position
           reply[r + 2] = tostring(z)
           reply[r + 3] = tostring(expected)
-          reply[r + 4] = severity
+          reply[r + 4] = marked
           reply[r + 5] = suppressed
           reply[r + 6] = t
           reply[r + 7] = kind
           reply[r + 8] = tostring(v)
-        elseif suppressed == 0 then
+          reply[r + 9] = pages and (((s.ch or 0) < STEPPY) and 1 or 2) or 0
+        elseif suppressed == 0 and s.ef == 1 then
           continuing = continuing + 1
         end
-        -- Consecutive anomalies on one side: a level shift once there are SHIFT_RUN of them.
-        if s.rn > 0 and (s.rs > 0) == (e > 0) then s.rn, s.rs = s.rn + 1, s.rs + e else s.rn, s.rs = 1, e end
+        if pages and suppressed == 0 then
+          redis.call('ZADD', KEYS[3], t, meta.id .. '|' .. s.eb .. '|' .. kind)
+          paged = true
+        end
       else
-        s.rn, s.rs = 0, 0
+        s.rn, s.rs, s.ra = 0, 0, nil
         if s.ep == 1 then
           if math.abs(z) < meta.threshold * HYSTERESIS then s.ec = (s.ec or 0) + 1 end
           if s.ec >= calmNeeded then
             -- The episode is over: reported with its peak and its last anomalous time (not listed by ingestion).
-            s.ep, s.ec = 0, 0
+            local confirmed = s.ef
+            s.ep, s.ec, s.ef = 0, 0, 0
             local r = #reply
             reply[r + 1] = position
             reply[r + 2] = tostring(s.ez)
@@ -304,6 +339,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
             reply[r + 6] = s.el
             reply[r + 7] = 3
             reply[r + 8] = tostring(v)
+            reply[r + 9] = confirmed
           end
         end
       end
@@ -339,6 +375,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     -- is an event, not part of the series' tail: it would blunt detection for days.
     if math.abs(eSeason) <= TAIL_CLIP_SEASON * scaleS then s.qs = tail(s.qs, eSeason, n) end
     if v ~= math.floor(v) then s.iv = 0 end
+    s.ch = (s.ch or 0) + alpha * ((v ~= s.lv and 1 or 0) - (s.ch or 0))
     if v ~= s.lv then
       local moved = math.abs(v - s.lv)
       if not s.st or moved < s.st then s.st = moved end
@@ -357,15 +394,15 @@ reply[3] = stale
 reply[4] = continuing
 reply[5] = undescribed
 if reported then
-  -- Bounded work in an anomaly storm: the window keeps its newest 10,000 members, so counting the trigger
-  -- window never walks more than that.
+  -- Bounded work in an anomaly storm: the window keeps its newest 10,000 members.
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -10001)
   redis.call('PEXPIRE', KEYS[1], windowMs)
-  local recent = 0
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - triggerWindowMs, '+inf')) do
-    if string.sub(member, 1, 2) == 'u|' then recent = recent + 1 end
-  end
-  reply[1] = recent
+end
+if paged then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - windowMs)
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -10001)
+  redis.call('PEXPIRE', KEYS[3], windowMs)
+  reply[1] = redis.call('ZCOUNT', KEYS[3], now - triggerWindowMs, '+inf')
 end
 return reply

@@ -37,7 +37,7 @@ async function setup(plan: 'free' | 'team' = 'free'): Promise<Setup> {
   if (plan !== 'free') await call(ctx.app, org.token, { method: 'PUT', url: '/v1/subscription', payload: { plan } })
   const key = (await apiKey(ctx.app, org)).key
   const operator = await userWithRole(ctx.app, org, 'operator')
-  const service = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'api', detection: { minSamples: 5 } } })
+  const service = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'api', detection: { minSamples: 5, confirmSeconds: 0 } } })
   return { org, key, operator, serviceId: service.json().id }
 }
 const samples = (key: string, values: number[]) =>
@@ -227,7 +227,7 @@ describe('expiry', () => {
   it('a pending action expires after its TTL; approving it then is 409 and the timer records the expiry', async () => {
     const org = await signup(short.app)
     const key = (await apiKey(short.app, org)).key
-    await call(short.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'exp', detection: { minSamples: 5 } } })
+    await call(short.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'exp', detection: { minSamples: 5, confirmSeconds: 0 } } })
     const send = (values: number[]) =>
       call(short.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: values.map((value) => ({ service: 'exp', metric: 'm', value })) } })
     await call(short.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: warmSamples('exp', 'm', 10, { stepMs: 300_000 }) } })

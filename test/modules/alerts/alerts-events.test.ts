@@ -65,7 +65,7 @@ describe('suppression during detection', () => {
   const ingest = (samples: object[]) => call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples } })
   const rule = (payload: object) => call(ctx.app, operator, { method: 'POST', url: '/v1/suppression-rules', payload })
   const warm = async (service: string) => {
-    const res = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: service, detection: { minSamples: 5 } } })
+    const res = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: service, detection: { minSamples: 5, confirmSeconds: 0 } } })
     expect(res.statusCode).toBe(201)
     // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) for the baseline to score.
     await ingest(warmSamples(service, 'latency', 10, { stepMs: 300_000 }))
@@ -216,7 +216,7 @@ describe('GET /v1/events (SSE over a real port)', () => {
     const listening = readEvents(`${base}/v1/events`, key, 3)
     await new Promise((resolve) => setTimeout(resolve, 300))
 
-    await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'sse', detection: { minSamples: 5 } } })
+    await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'sse', detection: { minSamples: 5, confirmSeconds: 0 } } })
     await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: warmSamples('sse', 'lat', 10, { stepMs: 300_000 }) } })
     await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'sse', metric: 'lat', value: 999 }] } })
     const incident = (await call(ctx.app, key, { method: 'GET', url: '/v1/incidents?service=sse' })).json().items[0]

@@ -46,6 +46,7 @@ const at = (mark: DetectedSampleAnomaly) => (mark.time - T0) / STEP
 interface Fed {
   anomalies: DetectedSampleAnomaly[]
   ended: DetectedSampleAnomaly[]
+  confirmed: DetectedSampleAnomaly[]
   learning: number
   stale: number
   continuing: number
@@ -58,13 +59,14 @@ function series(detection = config(), metric = METRIC) {
   return {
     serviceId,
     async feed(points: Point[], { batch = 288, now }: { batch?: number; now?: number } = {}): Promise<Fed> {
-      const out: Fed = { anomalies: [], ended: [], learning: 0, stale: 0, continuing: 0, recentAnomalies: 0 }
+      const out: Fed = { anomalies: [], ended: [], confirmed: [], learning: 0, stale: 0, continuing: 0, recentAnomalies: 0 }
       for (let i = 0; i < points.length; i += batch) {
         const chunk = points.slice(i, i + batch)
         const samples = chunk.map((p) => ({ series: seriesToScore(metric), value: p.value, time: p.time, suppressedUpTo: p.suppressedUpTo ?? null }))
         const scored = await scoreServiceBatch(redis, serviceId, detection, samples, now ?? chunk.at(-1)!.time)
         out.anomalies.push(...scored.anomalies)
         out.ended.push(...scored.ended)
+        out.confirmed.push(...scored.confirmed)
         out.learning += scored.learning
         out.stale += scored.stale
         out.continuing += scored.continuing
@@ -233,11 +235,12 @@ describe('detector (Lua scoring script, real Redis)', () => {
         continuing += fed.continuing
         ended.push(...fed.ended)
       }
-      expect(marks.map((m) => [m.kind, m.severity, at(m)])).toEqual([
-        ['start', 'warning', 288],
-        ['escalation', 'critical', 290]
+      expect(marks.map((m) => [m.kind, m.severity, at(m), m.pages])).toEqual([
+        ['start', 'warning', 288, false],
+        ['escalation', 'critical', 290, true]
       ])
-      expect(continuing).toBe(3)
+      // The second anomalous sample confirmed the episode (a mark of its own, not listed); the last two continue it.
+      expect(continuing).toBe(2)
       expect(ended).toEqual([])
       expect((await s.baseline())!.episode).toMatchObject({ severity: 'critical', startedAt: new Date(T0 + 288 * STEP).toISOString() })
 
@@ -262,6 +265,39 @@ describe('detector (Lua scoring script, real Redis)', () => {
       expect(again.continuing).toBe(0)
     })
 
+    it('an episode pages once confirmed: when its anomalous run has lasted confirmSeconds, or at once on a series with 1,000 samples of history', async () => {
+      const noise = gaussian(33)
+      const young = series()
+      await young.feed(grid(T0, 288, () => 100 + 2 * noise()))
+      // One extreme sample on a young series: reported, not confirmed; it neither pages nor keeps anything open.
+      const first = await young.feed([{ time: T0 + 288 * STEP, value: 200 }])
+      expect(first.anomalies).toMatchObject([{ kind: 'start', severity: 'critical', pages: false }])
+      expect(first).toMatchObject({ confirmed: [], recentAnomalies: 0, continuing: 0 })
+      expect(await redis.exists(keys.paging(young.serviceId))).toBe(0)
+      // A second anomalous sample 5 minutes later (≥ confirmSeconds 60) confirms it: a confirmation mark with the
+      // episode's severity so far, which pages.
+      const second = await young.feed([{ time: T0 + 289 * STEP, value: 112 }])
+      expect(second.anomalies).toEqual([])
+      expect(second.confirmed).toMatchObject([{ kind: 'confirm', severity: 'critical', pages: true, index: 0 }])
+      expect(second.recentAnomalies).toBe(1)
+      // Further anomalous samples continue a confirmed episode; its end says it was confirmed.
+      expect((await young.feed([{ time: T0 + 290 * STEP, value: 112 }])).continuing).toBe(1)
+      const calm = await young.feed(grid(T0 + 291 * STEP, EPISODE_CALM_SAMPLES, () => 100))
+      expect(calm.ended).toMatchObject([{ kind: 'end', pages: true }])
+
+      // A lone blip that ends unconfirmed says so, and the next anomaly starts a new, unconfirmed episode.
+      await young.feed([{ time: T0 + 400 * STEP, value: 200 }])
+      const quiet = await young.feed(grid(T0 + 401 * STEP, EPISODE_CALM_SAMPLES, () => 100))
+      expect(quiet.ended).toMatchObject([{ pages: false }])
+
+      // 1,000 samples of history: one extreme sample pages at once.
+      const mature = series()
+      await mature.feed(grid(T0, 1000, () => 100 + 2 * noise()))
+      const spike = await mature.feed([{ time: T0 + 1000 * STEP, value: 200 }])
+      expect(spike.anomalies).toMatchObject([{ kind: 'start', severity: 'critical', pages: true }])
+      expect(spike.recentAnomalies).toBe(1)
+    })
+
     it('a permanent step of +20σ is one episode; once it ends the new level raises none', async () => {
       const noise = gaussian(31)
       const s = series()
@@ -270,8 +306,10 @@ describe('detector (Lua scoring script, real Redis)', () => {
       expect(fed.ended).toHaveLength(1)
       const endedAt = at(fed.ended[0]!)
       expect(endedAt).toBeLessThan(288 + 24)
-      // Every sample up to the end was part of the episode, none after it: the level shift was adopted.
-      expect(fed.continuing).toBe(endedAt - 288)
+      // Every sample up to the end was part of the episode, none after it: the level shift was adopted. (The
+      // second one confirmed the episode: a mark of its own, not a continuing sample.)
+      expect(fed.confirmed).toHaveLength(1)
+      expect(fed.continuing).toBe(endedAt - 288 - 1)
       const baseline = (await s.baseline())!
       expect(baseline.mean).toBeGreaterThan(137)
       expect(baseline.mean).toBeLessThan(143)

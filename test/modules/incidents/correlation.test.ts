@@ -9,7 +9,7 @@ import { startRedis } from '../../servers.js'
 const ctx = useApp({ SWEEP_INTERVAL_MS: '200' })
 
 async function makeService(org: Org, name: string, detection: object = {}) {
-  const res = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name, detection: { minSamples: 5, ...detection } } })
+  const res = await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name, detection: { minSamples: 5, confirmSeconds: 0, ...detection } } })
   expect(res.statusCode, res.body).toBe(201)
   return res.json() as { id: string; name: string }
 }
@@ -139,7 +139,7 @@ describe('Redis flushed mid-stream (private redis-server)', () => {
     const org = await signup(app)
     const key = (await apiKey(app, org)).key
     const send = (samples: object[]) => ingestVia(app, key, samples)
-    const created = await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'phoenix', detection: { minSamples: 5 } } })
+    const created = await call(app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'phoenix', detection: { minSamples: 5, confirmSeconds: 0 } } })
     const serviceId = created.json().id
     // Timestamped samples 5 minutes apart: enough sample time (minSpanSeconds 1800) to score.
     await send(warmSamples('phoenix', 'lat', 10, { stepMs: 300_000 }))

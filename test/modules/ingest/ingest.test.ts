@@ -80,8 +80,8 @@ describe('POST /v1/metrics', () => {
     ])
   })
 
-  it('reports learning until minSamples, then scores and detects a spike', async () => {
-    const service = await createService(ctx.app, org, 'spiky')
+  it('reports learning until minSamples, then scores and detects a spike (paging at once with confirmSeconds 0)', async () => {
+    const service = await createService(ctx.app, org, 'spiky', { confirmSeconds: 0 })
     // 40 samples a minute apart, in two batches: the baseline scores from the 31st (minSamples 30, and by
     // then more than minSpanSeconds 1800 of sample time).
     const series = warmSamples('spiky', 'latency', 40)
@@ -97,7 +97,7 @@ describe('POST /v1/metrics', () => {
     const spike = await ingest(key, [{ service: 'spiky', metric: 'latency', value: 180 }])
     const body = spike.json()
     expect(body.anomalies).toEqual([
-      expect.objectContaining({ kind: 'start', service: 'spiky', metric: 'latency', value: 180, severity: 'critical', suppressed: false })
+      expect.objectContaining({ kind: 'start', service: 'spiky', metric: 'latency', value: 180, severity: 'critical', suppressed: false, confirmed: true })
     ])
     expect(body.anomalies[0].zScore).toBeGreaterThan(8)
     // The level follows the 100 ± 2 cycle a little: within a point of 100.
@@ -112,7 +112,7 @@ describe('POST /v1/metrics', () => {
   })
 
   it('three warnings within the window open an incident; fewer do not', async () => {
-    const service = await createService(ctx.app, org, 'warny')
+    const service = await createService(ctx.app, org, 'warny', { confirmSeconds: 0 })
     await ingest(key, warmSamples('warny', 'q', 40))
     // 7 spreads above the current baseline: z ≈ 5.3 after the warm-up shrink sqrt(40 / 70), a warning
     // (4 ≤ z < 8). Each warning is a new episode (the calm samples end the one before), so each one counts.

@@ -70,9 +70,13 @@ describe('series identity', () => {
     expect(found[1]!.mean).toBeCloseTo(80, 0)
     expect(found[0]!.series).not.toBe(found[1]!.series)
 
-    // cpu 0 at cpu 1's level is anomalous for cpu 0 (folded into one mean, it would not be).
-    const spike = (await post(key, [{ service: 'web', metric: 'cpu_usage', labels: { cpu: '0', mode: 'user' }, value: 80 }])).json()
-    expect(spike.anomalies).toEqual([expect.objectContaining({ metric: 'cpu_usage', labels: { cpu: '0', mode: 'user' }, series: found[0]!.series, severity: 'critical' })])
+    // cpu 0 at cpu 1's level is anomalous for cpu 0 (folded into one mean, it would not be); twice, so the
+    // episode of this young series is confirmed and opens an incident.
+    const high = { service: 'web', metric: 'cpu_usage', labels: { cpu: '0', mode: 'user' }, value: 80 }
+    const spike = (await post(key, [{ ...high, timestamp: Date.now() - 70_000 }, { ...high, timestamp: Date.now() - 5000 }])).json()
+    expect(spike.anomalies).toEqual([
+      expect.objectContaining({ metric: 'cpu_usage', labels: { cpu: '0', mode: 'user' }, series: found[0]!.series, severity: 'critical', confirmed: false })
+    ])
     const id = await serviceId(key, 'web')
     const listed = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${id}/anomalies` })).json().items
     expect(listed).toEqual([expect.objectContaining({ labels: { cpu: '0', mode: 'user' }, series: found[0]!.series })])
@@ -109,6 +113,26 @@ describe('series identity', () => {
   })
 })
 
+describe('confirmation', () => {
+  it("a young series' lone extreme sample is listed unconfirmed and opens nothing; a run of anomalous samples lasting confirmSeconds (60) opens the incident", async () => {
+    const { key } = await agentOf()
+    const now = Date.now()
+    await post(key, history(40, (i) => ({ service: 'db', metric: 'latency_ms', value: 100 + 10 * wobble(i) }), now - 3 * MINUTE))
+    const blip = (await post(key, [{ service: 'db', metric: 'latency_ms', value: 500, timestamp: now - 120_000 }])).json()
+    expect(blip.anomalies).toEqual([expect.objectContaining({ kind: 'start', severity: 'critical', confirmed: false })])
+    expect(blip.incidents).toEqual([])
+    const id = await serviceId(key, 'db')
+    expect((await call(ctx.app, key, { method: 'GET', url: `/v1/services/${id}/anomalies` })).json().items).toEqual([expect.objectContaining({ confirmed: false })])
+
+    // 20 s later, still anomalous: not yet sustained.
+    expect((await post(key, [{ service: 'db', metric: 'latency_ms', value: 450, timestamp: now - 100_000 }])).json()).toMatchObject({ anomalies: [], incidents: [] })
+    const again = (await post(key, [{ service: 'db', metric: 'latency_ms', value: 450, timestamp: now - 30_000 }])).json()
+    // The confirmation is not listed again (the episode's start was); it pages with the episode's severity.
+    expect(again.anomalies).toEqual([])
+    expect(again.incidents).toEqual([expect.objectContaining({ created: true, severity: 'critical' })])
+  })
+})
+
 describe('metric kinds', () => {
   it('a counter is scored on its per-second rate; a reset is not an anomaly; a burst is', async () => {
     const { key } = await agentOf()
@@ -125,7 +149,7 @@ describe('metric kinds', () => {
     expect(baseline!.mean).toBeCloseTo(10, 0)
 
     // A minute of 100 requests per second.
-    const burst = (await post(key, [{ service: 'api', metric: 'http_requests_total', labels: { code: '200' }, value: total + 6000 }])).json()
+    const burst = (await post(key, [{ service: 'api', metric: 'http_requests_total', labels: { code: '200' }, value: total + 6000, timestamp: Date.now() - 1000 }])).json()
     expect(burst.anomalies).toEqual([expect.objectContaining({ metric: 'http_requests_total', severity: 'critical' })])
     expect(burst.anomalies[0].value).toBeGreaterThan(90)
     expect(burst.anomalies[0].expected).toBeCloseTo(10, 0)
