@@ -4,7 +4,7 @@ import type { DetectionConfig } from '../../db/schema/index.js'
 import type { Clock } from '../../lib/clock.js'
 import type { Actor } from '../../lib/context.js'
 import type { TypedQueue } from '../../redis/queues.js'
-import { baselinesOf, recentAnomalies } from '../detection/window.js'
+import { allBaselinesOf, recentAnomalies } from '../detection/window.js'
 import type { ChangeContext } from '../../lib/context.js'
 import type { Executor } from '../../db/client.js'
 import { detectionOf } from '../services/service.js'
@@ -92,13 +92,14 @@ export function createActionSweeps<Committed>(deps: {
   /** What the window says about an incident's metrics since the action finished. */
   async function verdictOf(serviceId: string, detection: DetectionConfig, metrics: string[], since: number): Promise<[VerificationVerdict, Record<string, unknown>]> {
     if (metrics.length === 0) return ['skipped', { reason: 'the incident has no metrics to measure' }]
+    // Only what would page counts: an unconfirmed blip after the action is no failed remediation.
     const anomalies = (await recentAnomalies(deps.redis, serviceId, since)).filter(
-      (a) => !a.suppressed && metrics.includes(a.metric) && Date.parse(a.at) > since
+      (a) => !a.suppressed && a.confirmed && metrics.includes(a.metric) && Date.parse(a.at) > since
     )
     if (anomalies.length > 0) return ['not_recovered', { anomalies: anomalies.slice(0, 20) }]
-    const baselines = (await baselinesOf(deps.redis, serviceId, detection, { metrics })).items.filter((b) => Date.parse(b.updatedAt) > since)
+    const baselines = (await allBaselinesOf(deps.redis, serviceId, detection, metrics)).filter((b) => Date.parse(b.updatedAt) > since)
     // An episode that began before the action and is still going: its metric has not come back.
-    const ongoing = baselines.filter((b) => b.episode && Date.parse(b.episode.lastAt) > since)
+    const ongoing = baselines.filter((b) => b.episode?.confirmed && Date.parse(b.episode.lastAt) > since)
     if (ongoing.length > 0) return ['not_recovered', { episodes: ongoing.map((b) => ({ metric: b.metric, ...b.episode })) }]
     if (baselines.length === 0) return ['skipped', { reason: 'no samples of the incident metrics since the action' }]
     return ['recovered', { metrics: baselines.map((b) => ({ metric: b.metric, mean: b.mean, stddev: b.stddev })) }]

@@ -168,9 +168,11 @@ export async function runBacktest(
   const paging = new Set<string>()
   // A metric is read as the live API reads a JSON sample of that name without a type (no labels, no metadata).
   const seriesOf = new Map<string, ScoredSeries>()
-  for (const metric of new Set(rows.map((row) => row.metric))) {
+  const firstValue = new Map<string, number>()
+  for (const row of rows) if (!firstValue.has(row.metric)) firstValue.set(row.metric, row.value)
+  for (const [metric, value] of firstValue) {
     // (A histogram bucket the live API would leave unscored is replayed as a gauge: it was asked for.)
-    const kind = kindOf(metric, undefined, () => undefined)
+    const kind = kindOf(metric, undefined, () => undefined, value)
     seriesOf.set(metric, seriesToScore(metric, {}, kind === 'bucket' ? 'gauge' : kind))
   }
   try {

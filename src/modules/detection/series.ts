@@ -47,23 +47,34 @@ export interface SeriesRef {
 export const SeriesRefSchema = Type.Object({ id: Type.String(), metric: Type.String(), labels: Type.Record(Type.String(), Type.String()) })
 export type SeriesRefSchema = Static<typeof SeriesRefSchema>
 
-/** The stable id of a series: 16 hex digits of SHA-256 over its name and its sorted labels. */
+/** The stable id of a series: 16 hex digits of SHA-256 over its name and its sorted labels (JSON-encoded: unambiguous). */
 export function seriesIdOf(metric: string, labels: Labels): string {
-  const hash = createHash('sha256').update(metric)
-  for (const name of Object.keys(labels).sort()) hash.update(`\0${name}\0${labels[name]}`)
-  return hash.digest('hex').slice(0, 16)
+  const names = Object.keys(labels).sort()
+  return createHash('sha256')
+    .update(JSON.stringify([metric, ...names.map((name) => [name, labels[name]])]))
+    .digest('hex')
+    .slice(0, 16)
 }
 
+/** A name that may be a time (`node_time_seconds`, `process_start_time_seconds`, `…_timestamp`, `…_max_time`)… */
 const TIME_LIKE = /(^|_)(time|timestamp|mtime)(_seconds|_ms|_milliseconds)?$/
+/** …whose value is one: seconds or milliseconds since the epoch between 2001 and 2286 (a latency never is). */
+const isEpoch = (value: number) => (value >= 1e9 && value < 1e10) || (value >= 1e12 && value < 1e13)
 const SUFFIXED = /^(.*)_(total|count|sum|bucket)$/
 
 /**
  * The kind of a series from what is known of it, most specific first: a type declared on the sample, the
  * metadata Prometheus sent for its name or its family (`x_bucket`, `x_count`, `x_sum` of histogram or
  * summary `x`; `x_total` of counter `x`), then the naming conventions (`_total`, `_count`, `_sum` are
- * counters, `_bucket` a histogram bucket). A gauge whose name says it is a time is time-like.
+ * counters, `_bucket` a histogram bucket). A gauge whose name says it may be a time and whose value is a
+ * Unix time is time-like (`api_response_time_ms` at 120 is a gauge).
  */
-export function kindOf(metric: string, declared: DeclaredType | undefined, metadata: (family: string) => MetadataType | undefined): SeriesKind {
+export function kindOf(
+  metric: string,
+  declared: DeclaredType | undefined,
+  metadata: (family: string) => MetadataType | undefined,
+  value: number
+): SeriesKind {
   const type = declared ?? metadata(metric)
   const suffixed = SUFFIXED.exec(metric)
   if (type === 'counter') return 'counter'
@@ -80,5 +91,5 @@ export function kindOf(metric: string, declared: DeclaredType | undefined, metad
       return 'counter'
     }
   }
-  return TIME_LIKE.test(metric) ? 'time' : 'gauge'
+  return isEpoch(value) && TIME_LIKE.test(metric) ? 'time' : 'gauge'
 }

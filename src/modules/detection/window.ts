@@ -7,12 +7,13 @@ import type { Labels, SeriesKind } from './series.js'
 
 /** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script, with its series' labels. */
 export function decodeAnomaly(member: string, labelsOf: (seriesId: string) => Labels): Anomaly {
-  const body = JSON.parse(member.slice(2)) as { s: string; m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2; c?: 0 | 1 }
+  const body = JSON.parse(member.slice(2)) as { s?: string; m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2; c?: 0 | 1 }
   return {
     kind: body.k === 2 ? 'escalation' : 'start',
     metric: body.m,
-    series: body.s,
-    labels: labelsOf(body.s),
+    // (Members written before series had ids carry none: their series reads as '' without labels.)
+    series: body.s ?? '',
+    labels: body.s ? labelsOf(body.s) : {},
     value: body.v,
     expected: body.e,
     zScore: body.z,
@@ -38,7 +39,7 @@ async function descriptorsOf(redis: Redis, space: ModelKeys, ids: string[]): Pro
 export async function recentAnomalies(redis: Redis, serviceId: string, since: number, offset = 0, limit = 1000) {
   const from = Math.max(since, Date.now() - TTL.anomalyWindowMs)
   const members = (await redis.zrevrangebyscore(keys.recentAnomalies(serviceId), '+inf', from, 'LIMIT', offset, limit)) as string[]
-  const ids = [...new Set(members.map((member) => (JSON.parse(member.slice(2)) as { s: string }).s))]
+  const ids = [...new Set(members.map((member) => (JSON.parse(member.slice(2)) as { s?: string }).s).filter((id) => id !== undefined))]
   const descriptors = await descriptorsOf(redis, liveKeys(serviceId), ids)
   return members.map((member) => decodeAnomaly(member, (id) => descriptors.get(id)?.l ?? {}))
 }
@@ -59,7 +60,7 @@ export interface BaselineView {
   /** whether the series is scored against its learned daily/weekly shape */
   seasonal: boolean
   /** the ongoing anomaly episode, if any */
-  episode: { startedAt: string; lastAt: string; peakZScore: number; severity: 'warning' | 'critical' } | null
+  episode: { startedAt: string; lastAt: string; peakZScore: number; severity: 'warning' | 'critical'; confirmed: boolean } | null
   updatedAt: string
 }
 
@@ -69,13 +70,20 @@ const MODEL_KINDS: SeriesKind[] = ['gauge', 'counter', 'time']
 export interface BaselineQuery {
   /** only these metrics' series */
   metrics?: string[]
-  offset?: number
+  /** where the previous page ended (a Redis HSCAN cursor); absent: from the start */
+  cursor?: string
+  /** about this many series per page */
   limit?: number
 }
 
+/** Descriptors read per page at most, whatever the filter (a page of one metric among many may come back short). */
+const MAX_SCANNED_PER_PAGE = 10_000
+
 /**
- * The service's baselines, one per series, ordered by metric then labels; a page of them when asked.
- * Descriptors whose model is gone (expired) are dropped from the index as they are met.
+ * A page of the service's baselines, one per series, in the order Redis scans them (each page sorted by
+ * metric, then labels); `nextCursor` is null once the scan is complete. The index is walked with HSCAN, so a
+ * page costs about its own size whatever the number of series. Descriptors whose model is gone (expired)
+ * are dropped from the index as they are met.
  */
 export async function baselinesOf(
   redis: Redis,
@@ -83,16 +91,25 @@ export async function baselinesOf(
   detection: Pick<DetectionConfig, 'minSamples' | 'minSpanSeconds' | 'seasonality'>,
   query: BaselineQuery = {},
   space: ModelKeys = liveKeys(serviceId)
-): Promise<{ items: BaselineView[]; more: boolean }> {
+): Promise<{ items: BaselineView[]; nextCursor: string | null }> {
   const wanted = query.metrics ? new Set(query.metrics) : null
-  const all = Object.entries(await redis.hgetall(space.series))
-    .map(([id, value]) => ({ id, descriptor: JSON.parse(value) as SeriesDescriptor }))
-    .filter(({ descriptor }) => !wanted || wanted.has(descriptor.m))
-    .map((entry) => ({ ...entry, order: `${entry.descriptor.m}\0${JSON.stringify(Object.entries(entry.descriptor.l).sort())}\0${entry.id}` }))
-    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
-  const offset = query.offset ?? 0
-  const page = all.slice(offset, query.limit === undefined ? undefined : offset + query.limit)
-  if (page.length === 0) return { items: [], more: false }
+  const limit = query.limit ?? 1000
+  let cursor = query.cursor ?? '0'
+  let scanned = 0
+  const page: { id: string; descriptor: SeriesDescriptor; order: string }[] = []
+  do {
+    const [next, flat] = await redis.hscan(space.series, cursor, 'COUNT', limit)
+    cursor = next
+    scanned += flat.length / 2
+    for (let i = 0; i < flat.length; i += 2) {
+      const descriptor = JSON.parse(flat[i + 1]!) as SeriesDescriptor
+      if (wanted && !wanted.has(descriptor.m)) continue
+      page.push({ id: flat[i]!, descriptor, order: `${descriptor.m}\0${JSON.stringify(Object.entries(descriptor.l).sort())}\0${flat[i]}` })
+    }
+  } while (cursor !== '0' && page.length < limit && scanned < MAX_SCANNED_PER_PAGE)
+  const nextCursor = cursor === '0' ? null : cursor
+  if (page.length === 0) return { items: [], nextCursor }
+  page.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
   const replies = await redis.mgetBuffer(...page.map(({ id }) => space.model(id)))
   const items: BaselineView[] = []
   const gone: string[] = []
@@ -120,11 +137,35 @@ export async function baselinesOf(
       seasonal,
       episode:
         model.ep === 1
-          ? { startedAt: new Date(model.eb).toISOString(), lastAt: new Date(model.el).toISOString(), peakZScore: model.ez, severity: model.es === 2 ? 'critical' : 'warning' }
+          ? {
+              startedAt: new Date(model.eb).toISOString(),
+              lastAt: new Date(model.el).toISOString(),
+              peakZScore: model.ez,
+              severity: model.es === 2 ? 'critical' : 'warning',
+              confirmed: model.ef === 1
+            }
           : null,
       updatedAt: new Date(model.at).toISOString()
     })
   })
   if (gone.length > 0) await redis.forgetSeries(gone.length + 1, space.series, ...gone.map((id) => space.model(id)), ...gone)
-  return { items, more: offset + page.length < all.length }
+  return { items, nextCursor }
+}
+
+/** Every baseline of the given metrics, page after page, up to `max` series. */
+export async function allBaselinesOf(
+  redis: Redis,
+  serviceId: string,
+  detection: Pick<DetectionConfig, 'minSamples' | 'minSpanSeconds' | 'seasonality'>,
+  metrics: string[],
+  max = 10_000
+): Promise<BaselineView[]> {
+  const out: BaselineView[] = []
+  let cursor: string | undefined
+  do {
+    const page = await baselinesOf(redis, serviceId, detection, { metrics, cursor })
+    out.push(...page.items)
+    cursor = page.nextCursor ?? undefined
+  } while (cursor !== undefined && out.length < max)
+  return out
 }

@@ -37,6 +37,13 @@ interface Rejection {
   detail: string
 }
 
+/** A series as one request sees it: what the script scores, and its place among the request's active-series members. */
+interface SeriesOfSample {
+  series: SampleInput['series']
+  member: number
+  labels: Labels
+}
+
 interface Accepted {
   index: number
   service: string
@@ -116,19 +123,12 @@ export function createIngestService(deps: {
   const flusher = setInterval(() => void flushQuota(), QUOTA_FLUSH_MS)
   flusher.unref()
 
-  /** Series ids: label sets are usually shared by a remote_write series' samples; bare names repeat. */
-  const idsByLabels = new WeakMap<Labels, Map<string, string>>()
+  /** Series ids of bare names (JSON samples without labels) repeat from request to request: kept. */
   const bareIds = new LRUCache<string, string>({ max: 100_000 })
   function seriesId(metric: string, labels: Labels): string {
-    if (labels === NO_LABELS) {
-      let id = bareIds.get(metric)
-      if (id === undefined) bareIds.set(metric, (id = seriesIdOf(metric, labels)))
-      return id
-    }
-    let byMetric = idsByLabels.get(labels)
-    if (!byMetric) idsByLabels.set(labels, (byMetric = new Map()))
-    let id = byMetric.get(metric)
-    if (id === undefined) byMetric.set(metric, (id = seriesIdOf(metric, labels)))
+    if (labels !== NO_LABELS) return seriesIdOf(metric, labels)
+    let id = bareIds.get(metric)
+    if (id === undefined) bareIds.set(metric, (id = seriesIdOf(metric, labels)))
     return id
   }
   /** "<serviceId>:<seriesId>:<kind>" of the series whose descriptor this process stored lately (a new kind is described anew). */
@@ -152,25 +152,38 @@ export function createIngestService(deps: {
       groups.set(resolution.id, group)
     }
 
-    // Each sample's series (name + labels) and kind; histogram buckets are taken but not scored.
+    // Each sample's series (name + labels) and kind, worked out once per series of the request; histogram
+    // buckets are taken but not scored.
     const types = groups.size > 0 ? await deps.metricTypes.typesOf(ctx.organizationId, now) : null
+    const metadata = (family: string) => types!.get(family)
     let ignored = 0
     const members: string[] = []
-    const memberIndex = new Map<string, number>()
-    const seriesGroups = [...groups.values()].map(({ service, samples: group }) => {
-      const scoredSamples: (Accepted & { series: SampleInput['series']; member: number })[] = []
-      for (const sample of group) {
-        const kind = kindOf(sample.metric, sample.declared, (family) => types!.get(family))
-        if (kind === 'bucket') {
-          ignored++
-          continue
-        }
+    const seen = new Map<Labels, Map<string, SeriesOfSample | null>>()
+    const seriesOfSample = (service: ResolvedService, sample: Accepted): SeriesOfSample | null => {
+      // A label set is one series' own (remote_write) or one sample's (JSON); bare names are shared across services.
+      const key = sample.labels === NO_LABELS ? `${service.id}\0${sample.metric}\0${sample.declared ?? ''}` : `${sample.metric}\0${sample.declared ?? ''}`
+      let bySeries = seen.get(sample.labels)
+      if (!bySeries) seen.set(sample.labels, (bySeries = new Map()))
+      let found = bySeries.get(key)
+      if (found !== undefined) return found
+      const kind = kindOf(sample.metric, sample.declared, metadata, sample.value)
+      if (kind === 'bucket') {
+        found = null
+      } else {
         const id = seriesId(sample.metric, sample.labels)
-        const member = `${service.id}:${id}`
-        let position = memberIndex.get(member)
-        if (position === undefined) memberIndex.set(member, (position = members.push(member) - 1))
-        const descriptor = described.has(`${member}:${kind}`) ? null : describeSeries(sample.metric, sample.labels, kind)
-        scoredSamples.push({ ...sample, series: { id, metric: sample.metric, kind, descriptor }, member: position })
+        const member = members.push(`${service.id}:${id}`) - 1
+        const descriptor = described.has(`${members[member]}:${kind}`) ? null : describeSeries(sample.metric, sample.labels, kind)
+        found = { series: { id, metric: sample.metric, kind, descriptor }, member, labels: sample.labels }
+      }
+      bySeries.set(key, found)
+      return found
+    }
+    const seriesGroups = [...groups.values()].map(({ service, samples: group }) => {
+      const scoredSamples: { sample: Accepted; of: SeriesOfSample }[] = []
+      for (const sample of group) {
+        const of = seriesOfSample(service, sample)
+        if (of) scoredSamples.push({ sample, of })
+        else ignored++
       }
       return { service, samples: scoredSamples }
     })
@@ -180,8 +193,8 @@ export function createIngestService(deps: {
     const refused = members.length > 0 ? await deps.admission.admit(ctx.organizationId, members, limit, now) : new Set<number>()
     for (const group of seriesGroups) {
       if (refused.size === 0) break
-      group.samples = group.samples.filter((sample) => {
-        if (!refused.has(sample.member)) return true
+      group.samples = group.samples.filter(({ sample, of }) => {
+        if (!refused.has(of.member)) return true
         rejected.push({
           index: sample.index,
           code: 'series_limit',
@@ -196,20 +209,21 @@ export function createIngestService(deps: {
       seriesGroups
         .filter((group) => group.samples.length > 0)
         .map(async ({ service, samples: group }) => {
-          const inputs: SampleInput[] = group.map((s) => ({
-            series: s.series,
-            value: s.value,
-            time: s.time,
-            suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, s.metric, s.time ?? now) : null
+          const inputs: SampleInput[] = group.map(({ sample, of }) => ({
+            series: of.series,
+            value: sample.value,
+            time: sample.time,
+            suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, sample.metric, sample.time ?? now) : null
           }))
           const batch = await scoreServiceBatch(deps.redis, service.id, service.detection, inputs, now)
+          const distinct = new Set(group.map(({ of }) => of))
           if (batch.undescribed > 0) {
             // New models whose descriptor this process thought stored: Redis lost its state. Describe them all again.
-            const all = new Map(group.map((s) => [s.series.id, describeSeries(s.metric, s.labels, s.series.kind)]))
+            const all = [...distinct].map((of) => [of.series.id, describeSeries(of.series.metric, of.labels, of.series.kind)])
             const key = keys.series(service.id)
             await deps.redis.multi().hset(key, Object.fromEntries(all)).pexpire(key, TTL.baselineMs).exec()
           }
-          for (const sample of group) described.set(`${members[sample.member]!}:${sample.series.kind}`, true)
+          for (const of of distinct) described.set(`${members[of.member]!}:${of.series.kind}`, true)
           return { service, samples: group, batch }
         })
     )
@@ -227,12 +241,12 @@ export function createIngestService(deps: {
       // What pages: unsuppressed marks of confirmed episodes (listed starts and escalations, and confirmations).
       const paging: AnomalySignal[] = []
       for (const found of batch.anomalies) {
-        const sample = group[found.index]!
+        const { sample, of } = group[found.index]!
         const anomaly: ServiceAnomaly = {
           kind: found.kind === 'escalation' ? 'escalation' : 'start',
           service: service.name,
           metric: sample.metric,
-          series: sample.series.id,
+          series: of.series.id,
           labels: sample.labels,
           value: found.value,
           expected: found.expected,
@@ -246,8 +260,8 @@ export function createIngestService(deps: {
         if (found.pages && !found.suppressed) paging.push({ ...anomaly, severity: found.pagingSeverity })
       }
       for (const found of batch.confirmed) {
-        const sample = group[found.index]!
-        if (!found.suppressed) paging.push({ metric: sample.metric, series: sample.series.id, labels: sample.labels, severity: found.pagingSeverity, zScore: found.zScore })
+        const { sample, of } = group[found.index]!
+        if (!found.suppressed) paging.push({ metric: sample.metric, series: of.series.id, labels: sample.labels, severity: found.pagingSeverity, zScore: found.zScore })
       }
       const triggered =
         paging.some((a) => a.severity === 'critical') || batch.recentAnomalies >= service.detection.openAfterWarnings

@@ -2,6 +2,9 @@ import protobuf from 'protobufjs'
 import snappy from 'snappyjs'
 import { errors } from '../../errors.js'
 import type { MetadataType } from '../detection/series.js'
+import { METRIC_NAME_PATTERN } from '../services/schemas.js'
+
+const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
 
 /** Prometheus remote_write 1.0 `WriteRequest` (prompb), the fields this service reads. */
 const root = protobuf.Root.fromJSON({
@@ -60,23 +63,26 @@ export function decodeWriteRequest(body: Buffer): Decoded {
   } catch (err) {
     throw errors.validation('body is not snappy-compressed', [{ path: '/body', message: String(err instanceof Error ? err.message : err) }])
   }
+  // The decoded message is read as it is (no toObject copy): absent fields read as their defaults, int64
+  // timestamps as Long objects or numbers.
   let message: {
-    timeseries?: { labels?: { name: string; value: string }[]; samples?: { value: number; timestamp: number | { toNumber(): number } }[] }[]
-    metadata?: { type?: number; metricFamilyName?: string }[]
+    timeseries: { labels: { name: string; value: string }[]; samples: { value: number; timestamp: number | { toNumber(): number } }[] }[]
+    metadata: { type: number; metricFamilyName: string }[]
   }
   try {
-    message = WriteRequest.toObject(WriteRequest.decode(raw), { longs: Number, defaults: true }) as typeof message
+    message = WriteRequest.decode(raw) as unknown as typeof message
   } catch (err) {
     throw errors.validation('body is not a remote_write WriteRequest', [{ path: '/body', message: String(err instanceof Error ? err.message : err) }])
   }
   const metadata = new Map<string, MetadataType>()
-  for (const entry of message.metadata ?? []) {
-    if (entry.metricFamilyName) metadata.set(entry.metricFamilyName, METADATA_TYPES[entry.type ?? 0] ?? 'unknown')
+  for (const entry of message.metadata) {
+    // Only names a series could have (the same pattern as metric names, so at most 128 characters).
+    if (METRIC_NAME.test(entry.metricFamilyName)) metadata.set(entry.metricFamilyName, METADATA_TYPES[entry.type] ?? 'unknown')
   }
   return {
-    series: (message.timeseries ?? []).map((series) => ({
-      labels: labelsOf(series.labels ?? []),
-      samples: (series.samples ?? []).map((s) => ({ value: s.value, timestamp: Number(s.timestamp) }))
+    series: message.timeseries.map((series) => ({
+      labels: labelsOf(series.labels),
+      samples: series.samples.map((s) => ({ value: s.value, timestamp: typeof s.timestamp === 'number' ? s.timestamp : s.timestamp.toNumber() }))
     })),
     metadata
   }

@@ -21,7 +21,13 @@ const BaselineSchema = Type.Object({
   seasonal: Type.Boolean({ description: 'scored against its learned daily/weekly shape' }),
   episode: Type.Union(
     [
-      Type.Object({ startedAt: Timestamp, lastAt: Timestamp, peakZScore: Type.Number(), severity: Type.Enum(SEVERITIES) }),
+      Type.Object({
+        startedAt: Timestamp,
+        lastAt: Timestamp,
+        peakZScore: Type.Number(),
+        severity: Type.Enum(SEVERITIES),
+        confirmed: Type.Boolean({ description: 'it has lasted confirmSeconds (or its series had 1,000 samples of history): it pages' })
+      }),
       Type.Null()
     ],
     { description: 'the anomaly episode going on, if any' }
@@ -125,13 +131,13 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'listBaselines',
         summary: 'Rolling baselines of the service, one per series (learning until minSamples over minSpanSeconds)',
         description:
-          'Ordered by metric, then labels. `mean` is the level without the seasonal part (a counter\'s: of its per-second rate), `stddev` the spread deviations are measured in (σ-equivalent), `episode` the anomaly episode going on.',
+          'Paged with a scan of the service\'s series (each page ordered by metric, then labels; follow nextCursor until it is null). `mean` is the level without the seasonal part (a counter\'s: of its per-second rate), `stddev` the spread deviations are measured in (σ-equivalent), `episode` the anomaly episode going on.',
         params: IdParams,
         querystring: Type.Object(
           {
             metric: Type.Optional(Type.String({ pattern: METRIC_NAME_PATTERN, description: 'only the series of this metric' })),
-            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
-            cursor: Type.Optional(Type.String({ pattern: OFFSET_CURSOR.source }))
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 200, description: 'about this many series per page' }),
+            cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$', description: 'the nextCursor of the previous page' }))
           },
           { additionalProperties: false }
         ),
@@ -143,13 +149,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { metric, limit, cursor } = request.query
-      const offset = cursor ? Number(cursor) : 0
-      const { items, more } = await services.baselines(request.principal.organizationId, request.params.id, {
-        metrics: metric === undefined ? undefined : [metric],
-        offset,
-        limit
-      })
-      return { items, nextCursor: more ? String(offset + limit) : null }
+      return services.baselines(request.principal.organizationId, request.params.id, { metrics: metric === undefined ? undefined : [metric], cursor, limit })
     }
   )
 

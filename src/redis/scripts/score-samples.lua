@@ -34,10 +34,11 @@ The model of one series (one set of constants for every series):
 - episodes: consecutive anomalous samples form one episode, reported when it starts (kind 1), when its
   severity first rises to critical (kind 2), and when it ends (kind 3: after episodeCalm samples below
   half the threshold; z is the episode's peak, time its last anomalous sample).
-- severity: warning from the threshold, critical from twice the threshold. A series that holds its value
-  most of the time (it changed on fewer than STEPPY of its recent samples: a setting, a limit, a memory
-  reservation, a series that never moved) moves in steps: its marks page as warnings whatever their size
-  (they open an incident with others: openAfterWarnings).
+- severity: warning from the threshold, critical from twice the threshold. A young series (fewer than
+  MATURE samples) that holds its value most of the time (it changed on fewer than STEPPY of its recent
+  samples: a setting, a limit, a memory reservation, a series that never moved) moves in steps of a size
+  it has not shown yet: its marks page as warnings whatever their size (they open an incident with others:
+  openAfterWarnings).
 - confirmation: an episode pages (opens, escalates or keeps open an incident) once confirmed (kind 4 when
   that is not also an escalation): when a run of consecutive anomalous samples has lasted confirmMs (at
   once when confirmMs is 0, like a Prometheus rule's `for:`) or become a level shift, or at its start
@@ -188,9 +189,11 @@ end
 
 -- The value a series is scored on: a counter's per-second rate since its last value (a value below the last
 -- one is a reset, and the increase is the value itself); any other series' value.
+local function rateOf(s, v, t) return ((v >= s.rv) and (v - s.rv) or v) / ((t - s.rt) / 1000) end
+local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
 local function scored(s, v, t)
   if s.k ~= 1 then return v end
-  local rate = ((v >= s.rv) and (v - s.rv) or v) / ((t - s.rt) / 1000)
+  local rate = rateOf(s, v, t)
   s.rv, s.rt = v, t
   return rate
 end
@@ -221,12 +224,17 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     -- A counter's first value: its rate starts with the next one.
     s.rv, s.rt = v, t
     learning = learning + 1
+  elseif s.k == 1 and not finite(rateOf(s, v, t)) then
+    -- A rate the model cannot hold (huge values over a tiny interval): not learned, the raw value kept.
+    s.rv, s.rt = v, t
+    stale = stale + 1
   elseif s.n == 0 then
     v = scored(s, v, t)
     s.n, s.t0, s.last, s.lv = 1, t, t, v
     s.m, s.d, s.sl, s.b = v, v, v, 0
     s.sp, s.ss, s.qp, s.qs, s.ep, s.rn, s.rs = 0, 0, 0, 0, 0, 0, 0
-    s.iv = (v == math.floor(v)) and 1 or 0
+    -- (A counter's rate is no count: no integer floor for it.)
+    s.iv = (v == math.floor(v) and s.k ~= 1) and 1 or 0
     local dow = (math.floor(t / DAY) + 4) % 7
     if (dow == 0 or dow == 6) and meta.seasonality ~= 'd' then s.h1 = t else s.h0 = t end
     learning = learning + 1
@@ -314,7 +322,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
           reply[r + 6] = t
           reply[r + 7] = kind
           reply[r + 8] = tostring(v)
-          reply[r + 9] = pages and (((s.ch or 0) < STEPPY) and 1 or 2) or 0
+          reply[r + 9] = pages and (((s.ch or 0) < STEPPY and s.n < MATURE) and 1 or 2) or 0
         elseif suppressed == 0 and s.ef == 1 then
           continuing = continuing + 1
         end

@@ -298,6 +298,21 @@ describe('detector (Lua scoring script, real Redis)', () => {
       expect(spike.recentAnomalies).toBe(1)
     })
 
+    it('a series that holds its value pages its steps as warnings while young, at their severity once mature', async () => {
+      // 0 with a blip to 1 every 50 samples: it changes on 4% of its samples.
+      const holding = (i: number) => (i % 50 === 0 ? 1 : 0)
+      const young = series()
+      await young.feed(grid(T0, 288, holding))
+      const step = await young.feed([{ time: T0 + 288 * STEP, value: 50 }, { time: T0 + 289 * STEP, value: 50 }])
+      expect(step.anomalies).toMatchObject([{ kind: 'start', severity: 'critical', pages: false }])
+      expect(step.confirmed).toMatchObject([{ severity: 'critical', pagingSeverity: 'warning' }])
+
+      const mature = series()
+      await mature.feed(grid(T0, 1000, holding))
+      const spike = await mature.feed([{ time: T0 + 1000 * STEP, value: 50 }])
+      expect(spike.anomalies).toMatchObject([{ kind: 'start', severity: 'critical', pages: true, pagingSeverity: 'critical' }])
+    })
+
     it('a permanent step of +20σ is one episode; once it ends the new level raises none', async () => {
       const noise = gaussian(31)
       const s = series()

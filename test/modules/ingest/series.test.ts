@@ -34,10 +34,20 @@ interface Baseline {
   samples: number
   state: string
 }
-async function baselines(token: string, service: string, query = ''): Promise<Baseline[]> {
-  const res = await call(ctx.app, token, { method: 'GET', url: `/v1/services/${await serviceId(token, service)}/baselines${query}` })
-  expect(res.statusCode, res.body).toBe(200)
-  return res.json().items
+/** Every baseline of the service, following nextCursor page by page. */
+async function baselines(token: string, service: string, query = '', pages: number[] = []): Promise<Baseline[]> {
+  const id = await serviceId(token, service)
+  const out: Baseline[] = []
+  let cursor: string | null = null
+  do {
+    const separator = query ? '&' : '?'
+    const res = await call(ctx.app, token, { method: 'GET', url: `/v1/services/${id}/baselines${query}${cursor ? `${separator}cursor=${cursor}` : ''}` })
+    expect(res.statusCode, res.body).toBe(200)
+    out.push(...res.json().items)
+    pages.push(res.json().items.length)
+    cursor = res.json().nextCursor
+  } while (cursor !== null)
+  return out
 }
 /** `n` samples a minute apart ending a minute ago, value(i). */
 const history = (n: number, sample: (i: number) => Omit<JsonSample, 'timestamp'>, end = Date.now() - MINUTE) =>
@@ -83,11 +93,15 @@ describe('series identity', () => {
     const incident = (await call(ctx.app, key, { method: 'GET', url: `/v1/incidents/${spike.incidents[0].id}` })).json()
     expect(incident.series).toEqual([{ id: found[0]!.series, metric: 'cpu_usage', labels: { cpu: '0', mode: 'user' } }])
 
-    // One metric's series, a page at a time.
-    expect(await baselines(key, 'web', '?metric=cpu_usage&limit=1')).toHaveLength(1)
-    const second = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${id}/baselines?limit=1&cursor=1` })
-    expect(second.json()).toMatchObject({ items: [expect.objectContaining({ labels: { cpu: '1', mode: 'user' } })], nextCursor: null })
+    // One metric's series; another metric has none.
+    expect((await baselines(key, 'web', '?metric=cpu_usage&limit=1')).map((b) => b.series).sort()).toEqual(found.map((b) => b.series).sort())
     expect(await baselines(key, 'web', '?metric=other')).toEqual([])
+  })
+
+  it('ids are unambiguous: a label value holding separators is not another label set', () => {
+    expect(seriesIdOf('m', { a: '1\u0000b\u00002' })).not.toBe(seriesIdOf('m', { a: '1', b: '2' }))
+    expect(seriesIdOf('m', { a: '1', b: '2' })).toBe(seriesIdOf('m', { b: '2', a: '1' }))
+    expect(seriesIdOf('m', {})).not.toBe(seriesIdOf('m', { a: '' }))
   })
 
   it('refuses labels past the bounds with a clear 400, learning nothing', async () => {
@@ -155,6 +169,21 @@ describe('metric kinds', () => {
     expect(burst.anomalies[0].expected).toBeCloseTo(10, 0)
   })
 
+  it('a counter rate the model cannot hold (a huge value over a millisecond) is not learned, and nothing fails', async () => {
+    const { key } = await agentOf()
+    const t = Date.now() - 10 * MINUTE
+    const res = await post(key, [
+      { service: 'api', metric: 'odd_total', value: 0, timestamp: t },
+      { service: 'api', metric: 'odd_total', value: 1e306, timestamp: t + 1 },
+      { service: 'api', metric: 'odd_total', value: 2e306, timestamp: t + 60_000 }
+    ])
+    expect(res.statusCode, res.body).toBe(202)
+    expect(res.json()).toMatchObject({ accepted: 3, stale: 1 })
+    const [baseline] = await baselines(key, 'api')
+    expect(baseline).toMatchObject({ kind: 'counter', samples: 1 })
+    expect(Number.isFinite(baseline!.mean)).toBe(true)
+  })
+
   it('a JSON sample may declare its type: a counter whose name does not say so', async () => {
     const { key } = await agentOf()
     let total = 0
@@ -217,18 +246,22 @@ describe('metric kinds', () => {
   it('reads kinds from metadata first, then names', () => {
     const none = () => undefined
     const meta = (types: Record<string, string>) => (family: string) => types[family] as never
-    expect(kindOf('http_requests_total', undefined, none)).toBe('counter')
-    expect(kindOf('rpc_seconds_count', undefined, none)).toBe('counter')
-    expect(kindOf('rpc_seconds_bucket', undefined, none)).toBe('bucket')
-    expect(kindOf('node_load1', undefined, none)).toBe('gauge')
-    expect(kindOf('node_boot_time_seconds', undefined, none)).toBe('time')
-    expect(kindOf('prometheus_config_last_reload_success_timestamp_seconds', undefined, none)).toBe('time')
-    expect(kindOf('node_load1', 'counter', none)).toBe('counter')
-    expect(kindOf('weird_total', undefined, meta({ weird_total: 'gauge' }))).toBe('gauge')
-    expect(kindOf('rpc_seconds_sum', undefined, meta({ rpc_seconds: 'summary' }))).toBe('counter')
-    expect(kindOf('go_gc_duration_seconds', undefined, meta({ go_gc_duration_seconds: 'summary' }))).toBe('gauge')
-    expect(kindOf('x_bucket', undefined, meta({ x: 'gaugehistogram' }))).toBe('bucket')
-    expect(kindOf('events', undefined, meta({ events: 'counter' }))).toBe('counter')
+    expect(kindOf('http_requests_total', undefined, none, 1)).toBe('counter')
+    expect(kindOf('rpc_seconds_count', undefined, none, 1)).toBe('counter')
+    expect(kindOf('rpc_seconds_bucket', undefined, none, 1)).toBe('bucket')
+    expect(kindOf('node_load1', undefined, none, 1)).toBe('gauge')
+    expect(kindOf('node_boot_time_seconds', undefined, none, 1_796_000_000)).toBe('time')
+    expect(kindOf('prometheus_config_last_reload_success_timestamp_seconds', undefined, none, 1_796_000_000)).toBe('time')
+    expect(kindOf('prometheus_tsdb_head_max_time', undefined, none, 1_796_000_000_000)).toBe('time')
+    // A latency named like a time is a gauge: its value is no Unix time.
+    expect(kindOf('api_response_time_ms', undefined, none, 120)).toBe('gauge')
+    expect(kindOf('request_time_seconds', 'gauge', none, 0.25)).toBe('gauge')
+    expect(kindOf('node_load1', 'counter', none, 1)).toBe('counter')
+    expect(kindOf('weird_total', undefined, meta({ weird_total: 'gauge' }), 1)).toBe('gauge')
+    expect(kindOf('rpc_seconds_sum', undefined, meta({ rpc_seconds: 'summary' }), 1)).toBe('counter')
+    expect(kindOf('go_gc_duration_seconds', undefined, meta({ go_gc_duration_seconds: 'summary' }), 1)).toBe('gauge')
+    expect(kindOf('x_bucket', undefined, meta({ x: 'gaugehistogram' }), 1)).toBe('bucket')
+    expect(kindOf('events', undefined, meta({ events: 'counter' }), 1)).toBe('counter')
   })
 })
 
@@ -258,8 +291,15 @@ describe('the active-series limit', () => {
     expectProblem(remote, 402, 'plan_limit')
     expect(remote.json().detail).toMatch(/1 samples of new series refused: the free plan allows 5000 active series .* the other 1 samples were taken/)
 
-    expect(await baselines(key, 'wide', `?limit=1000&cursor=${limit - 1}`)).toHaveLength(1)
-    expect((await baselines(key, 'wide', '?limit=1&cursor=0'))[0]).toMatchObject({ labels: { i: '0' }, samples: 2 })
+    // Every admitted series, none past the limit, page by page (each page about its limit).
+    const pages: number[] = []
+    const all = await baselines(key, 'wide', '?limit=1000', pages)
+    expect(all).toHaveLength(limit)
+    expect(new Set(all.map((b) => b.series)).size).toBe(limit)
+    expect(all.some((b) => b.labels.i === 'new' || b.labels.i === 'other')).toBe(false)
+    expect(pages.length).toBeGreaterThan(1)
+    expect(Math.max(...pages)).toBeLessThan(2000)
+    expect(all.find((b) => b.labels.i === '0')).toMatchObject({ samples: 2 })
     expect((await call(ctx.app, key, { method: 'GET', url: '/v1/integrations/prometheus/settings' })).json()).toMatchObject({ activeSeries: limit, activeSeriesLimit: limit })
     const metrics = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body
     expect(metrics).toContain(`autopilot_active_series{organization_id="${org.organizationId}"} ${limit}`)
