@@ -58,19 +58,45 @@ interface Accepted {
 function triage(samples: Sample[], now: number) {
   const rejected: Rejection[] = []
   const accepted: Accepted[] = []
-  samples.forEach((sample, index) => {
+  // Consecutive samples usually share their names (a remote_write series' samples always do): each name is
+  // matched once per run of it.
+  let validService: string | undefined
+  let validMetric: string | undefined
+  for (let index = 0; index < samples.length; index++) {
+    const sample = samples[index]!
     const reject = (code: RejectionCode, detail: string) => rejected.push({ index, code, detail })
-    if (!Number.isFinite(sample.value)) return reject('non_finite_value', 'value must be a finite number')
-    if (!SERVICE_NAME.test(sample.service)) return reject('invalid_service_name', `service must match ${SERVICE_NAME_PATTERN}`)
-    if (!METRIC_NAME.test(sample.metric)) return reject('invalid_metric_name', `metric must match ${METRIC_NAME_PATTERN}`)
+    if (!Number.isFinite(sample.value)) {
+      reject('non_finite_value', 'value must be a finite number')
+      continue
+    }
+    if (sample.service !== validService) {
+      if (!SERVICE_NAME.test(sample.service)) {
+        reject('invalid_service_name', `service must match ${SERVICE_NAME_PATTERN}`)
+        continue
+      }
+      validService = sample.service
+    }
+    if (sample.metric !== validMetric) {
+      if (!METRIC_NAME.test(sample.metric)) {
+        reject('invalid_metric_name', `metric must match ${METRIC_NAME_PATTERN}`)
+        continue
+      }
+      validMetric = sample.metric
+    }
     let time: number | undefined
     if (sample.timestamp !== undefined) {
       time = typeof sample.timestamp === 'number' ? sample.timestamp : Date.parse(sample.timestamp)
-      if (!Number.isFinite(time) || time < 0) return reject('invalid_timestamp', 'timestamp is not a valid time')
-      if (time > now + MAX_FUTURE_MS) return reject('timestamp_in_future', 'timestamp is more than 5 minutes in the future')
+      if (!Number.isFinite(time) || time < 0) {
+        reject('invalid_timestamp', 'timestamp is not a valid time')
+        continue
+      }
+      if (time > now + MAX_FUTURE_MS) {
+        reject('timestamp_in_future', 'timestamp is more than 5 minutes in the future')
+        continue
+      }
     }
     accepted.push({ index, service: sample.service, metric: sample.metric, labels: sample.labels ?? NO_LABELS, declared: sample.type, value: sample.value, time })
-  })
+  }
   return { rejected, accepted }
 }
 
