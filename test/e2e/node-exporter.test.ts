@@ -111,7 +111,19 @@ afterAll(async () => {
 describe('Prometheus + node_exporter on this host', () => {
   it('a healthy idle host: every series learns, and for 2 minutes nothing opens an incident', async () => {
     const node = (await servicesByName()).get('node')!
-    const baselines = async () => (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${node}/baselines?limit=1000` })).json().items as { kind: string; labels: Record<string, string>; metric: string; state: string }[]
+    type Baseline = { kind: string; labels: Record<string, string>; metric: string; state: string }
+    // Every page of them.
+    const baselines = async () => {
+      const all: Baseline[] = []
+      let cursor: string | null = null
+      do {
+        const url = `/v1/services/${node}/baselines?limit=1000${cursor ? `&cursor=${cursor}` : ''}`
+        const page: { items: Baseline[]; nextCursor: string | null } = (await call(ctx.app, key, { method: 'GET', url })).json()
+        all.push(...page.items)
+        cursor = page.nextCursor
+      } while (cursor !== null)
+      return all
+    }
     await expect.poll(async () => (await baselines()).length, { timeout: 30_000, interval: 1000 }).toBeGreaterThan(0)
     firstSampleAt = Date.now()
     // Each label set is its own series: node_exporter's CPU counters, per cpu and mode, scored on their rate.

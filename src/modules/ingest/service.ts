@@ -149,12 +149,15 @@ export function createIngestService(deps: {
   const flusher = setInterval(() => void flushQuota(), QUOTA_FLUSH_MS)
   flusher.unref()
 
-  /** Series ids of bare names (JSON samples without labels) repeat from request to request: kept. */
-  const bareIds = new LRUCache<string, string>({ max: 100_000 })
+  /**
+   * Series ids repeat from request to request: kept by name and labels as sent (an agent sends a series'
+   * labels in the same order every time; another order is only a miss, the id is the same).
+   */
+  const ids = new LRUCache<string, string>({ max: 200_000 })
   function seriesId(metric: string, labels: Labels): string {
-    if (labels !== NO_LABELS) return seriesIdOf(metric, labels)
-    let id = bareIds.get(metric)
-    if (id === undefined) bareIds.set(metric, (id = seriesIdOf(metric, labels)))
+    const key = labels === NO_LABELS ? metric : `${metric}\u0001${JSON.stringify(labels)}`
+    let id = ids.get(key)
+    if (id === undefined) ids.set(key, (id = seriesIdOf(metric, labels)))
     return id
   }
   /** "<serviceId>:<seriesId>:<kind>" of the series whose descriptor this process stored lately (a new kind is described anew). */
@@ -249,7 +252,9 @@ export function createIngestService(deps: {
             const key = keys.series(service.id)
             await deps.redis.multi().hset(key, Object.fromEntries(all)).pexpire(key, TTL.baselineMs).exec()
           }
-          for (const of of distinct) described.set(`${members[of.member]!}:${of.series.kind}`, true)
+          for (const of of distinct) {
+            if (of.series.descriptor !== null || batch.undescribed > 0) described.set(`${members[of.member]!}:${of.series.kind}`, true)
+          }
           return { service, samples: group, batch }
         })
     )
