@@ -20,12 +20,15 @@ const RETENTION_MS = 24 * 3_600_000
 export const IN_PROGRESS_LEASE_MS = 120_000
 const KEY = /^[\x21-\x7e]{1,255}$/
 export const REDACTED = '[shown only in the first response]'
+/** Answers that mean nothing ran: the key is released, so the client's retry after them runs. */
+const RELEASING = new Set([402, 429])
 
 /**
  * Idempotency-Key on creating POSTs: the first request with a key is recorded (organization, key, request
  * hash) before it runs; a repeat with the same body gets the first response again, a repeat while the
  * first is still running gets 409, the same key with another body 422 `idempotency_mismatch`. Failures
- * (5xx) release the key so the client can retry. Keys are kept 24h.
+ * (5xx) and refusals before anything ran (429 rate or quota limits, 402 plan limits) release the key, so
+ * the client's retry runs (as Stripe does): only an executed request's answer is kept. Keys are kept 24h.
  */
 export async function registerIdempotency(api: FastifyInstance) {
   // Only the routes that declare it get the hooks (callback hooks: without the header they return at
@@ -105,11 +108,11 @@ export async function registerIdempotency(api: FastifyInstance) {
     return true
   }
 
-  /** Stores the response under the claimed key, or releases the key after a 5xx. */
+  /** Stores the response under the claimed key, or releases the key after a failure or a refusal. */
   async function complete(request: FastifyRequest, reply: FastifyReply, payload: unknown, redact: string[]) {
     const claim = request.idempotency!
     const where = and(eq(idempotencyKeys.organizationId, claim.organizationId), eq(idempotencyKeys.key, claim.key))
-    if (reply.statusCode >= 500) {
+    if (RELEASING.has(reply.statusCode) || reply.statusCode >= 500) {
       await api.db.delete(idempotencyKeys).where(where)
       return
     }

@@ -7,7 +7,9 @@ function build(options: Options) {
     // Unknown properties are an error, never silently dropped.
     removeAdditional: false,
     useDefaults: true,
-    allErrors: true,
+    // The first error only: a body of a million bad items must not cost a million error objects (nor an
+    // answer of megabytes); the client fixes one problem at a time.
+    allErrors: false,
     strict: false,
     ...options
   })

@@ -1,7 +1,7 @@
-import { and, eq, gt, lte, or, type SQL } from 'drizzle-orm'
+import { and, count, eq, gt, lte, or, type SQL } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
 import { keysetPage, type PageRequest } from '../../db/keyset.js'
-import { suppressionRules } from '../../db/schema/index.js'
+import { organizations, suppressionRules } from '../../db/schema/index.js'
 
 export type SuppressionRuleRow = typeof suppressionRules.$inferSelect
 
@@ -24,6 +24,19 @@ export function listRules(exec: Executor, organizationId: string, filter: { acti
   if (filter.active === true) where.push(lte(suppressionRules.startsAt, filter.now), gt(suppressionRules.endsAt, filter.now))
   if (filter.active === false) where.push(or(gt(suppressionRules.startsAt, filter.now), lte(suppressionRules.endsAt, filter.now)))
   return keysetPage(exec.select().from(suppressionRules).$dynamic(), suppressionRules.id, where, page)
+}
+
+/**
+ * Rules of the organization that have not ended at `now`. With `lock`, concurrent creations of the
+ * organization wait for each other (its row is locked), so the count cannot be raced past a limit.
+ */
+export async function countLiveRules(exec: Executor, organizationId: string, now: Date, options: { lock?: boolean } = {}): Promise<number> {
+  if (options.lock) await exec.select({ id: organizations.id }).from(organizations).where(eq(organizations.id, organizationId)).for('update')
+  const [row] = await exec
+    .select({ n: count() })
+    .from(suppressionRules)
+    .where(and(eq(suppressionRules.organizationId, organizationId), gt(suppressionRules.endsAt, now)))
+  return row!.n
 }
 
 /** Ends a rule now; a rule that has not started yet gets the empty window [startsAt, startsAt). */

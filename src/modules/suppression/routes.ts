@@ -61,12 +61,13 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'createSuppressionRule',
         summary: 'Suppress matching anomalies during a window (absolute, optionally recurring weekly)',
         body: SuppressionRuleBody,
-        response: { 201: SuppressionRuleSchema, ...problemResponses(400, 401, 403, 429) }
+        response: { 201: SuppressionRuleSchema, ...problemResponses(400, 401, 402, 403, 429) }
       }
     },
     async (request, reply) => {
       const window = ruleWindow(request.body)
-      const row = await suppression.create(changeContext(request), window, request.body.reason)
+      const plan = await app.services.plans.planOf(request.principal.organizationId)
+      const row = await suppression.create(changeContext(request), plan, window, request.body.reason)
       return reply.code(201).send(presentRule(row))
     }
   )

@@ -9,7 +9,9 @@ import { recordAudit } from '../audit/repository.js'
 import { recentAnomalies } from '../detection/window.js'
 import { listServiceNames } from '../services/repository.js'
 import { globMatches, suppresses, type RuleWindow } from './matcher.js'
-import { endRule, findRule, insertRule, listRules } from './repository.js'
+import { PLAN_LIMITS } from '../subscription/plans.js'
+import type { Plan } from '../../db/schema/index.js'
+import { countLiveRules, endRule, findRule, insertRule, listRules } from './repository.js'
 import type { RuleCache } from './rule-cache.js'
 import { presentRule } from './schemas.js'
 
@@ -23,8 +25,13 @@ export function createSuppressionService(deps: {
   ruleCache: Pick<RuleCache, 'changed'>
   clock: Clock
 }) {
-  async function create(ctx: ChangeContext, window: RuleWindow, reason: string) {
+  /** A new rule, within the plan's rules not yet ended (each sample is matched against them all). */
+  async function create(ctx: ChangeContext, plan: Plan, window: RuleWindow, reason: string) {
     const row = await deps.db.transaction(async (tx) => {
+      const limit = PLAN_LIMITS[plan].suppressionRules
+      if ((await countLiveRules(tx, ctx.organizationId, deps.clock.now(), { lock: true })) >= limit) {
+        throw errors.planLimit(`the ${plan} plan allows ${limit} suppression rules that have not ended; end some first`)
+      }
       const created = await insertRule(tx, { organizationId: ctx.organizationId, ...window, reason, createdBy: actorRef(ctx.actor) })
       await recordAudit(tx, ctx, {
         action: 'suppression_rule.created',

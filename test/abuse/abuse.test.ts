@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest'
+import { globMatches } from '../../src/modules/suppression/matcher.js'
+import { PLAN_LIMITS } from '../../src/modules/subscription/plans.js'
+import { apiKey, call, clockStoppedInAMinute, expectProblem, signup, useApp } from '../helpers.js'
+
+/*
+ * Regressions of the holes an attacker's review found (issue 13), against a real app. Each of these failed
+ * on the code before its fix.
+ */
+const clock = clockStoppedInAMinute()
+const ctx = useApp({}, { clock })
+
+describe('suppression globs (ReDoS)', () => {
+  it('match without backtracking, correctly', () => {
+    const cases: [string, string, boolean][] = [
+      ['*', 'anything', true],
+      ['api', 'api', true],
+      ['api', 'apis', false],
+      ['api-*', 'api-eu', true],
+      ['*-eu', 'api-eu', true],
+      ['*-eu', 'api-us', false],
+      ['a*b*c', 'aXbYc', true],
+      ['a*b*c', 'acb', false],
+      ['a*a', 'a', false],
+      ['a**b', 'ab', true],
+      ['*b*b*', 'bb', true],
+      ['*b*b*', 'b', false],
+      ['latency.*.p99', 'latency.eu.p99', true]
+    ]
+    for (const [pattern, value, expected] of cases) expect(globMatches(pattern, value), `${pattern} ~ ${value}`).toBe(expected)
+  })
+
+  it('a rule of twenty stars against a long near-miss metric does not hold the process', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const rule = await call(ctx.app, org.token, {
+      method: 'POST',
+      url: '/v1/suppression-rules',
+      payload: { metric: `${'a*'.repeat(20)}c`, startsAt: clock.now().toISOString(), endsAt: new Date(clock.now().getTime() + 3_600_000).toISOString(), reason: 'abuse' }
+    })
+    expect(rule.statusCode, rule.body).toBe(201)
+    const started = process.hrtime.bigint()
+    const res = await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'api', metric: `${'a'.repeat(100)}ca`, value: 1 }] } })
+    expect(res.statusCode, res.body).toBe(202)
+    // The backtracking matcher never returned; linear matching takes microseconds (bound kept generous).
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000)
+  })
+
+  it('rules not yet ended are bounded per plan (402), and ending one makes room', async () => {
+    const org = await signup(ctx.app)
+    const rule = () =>
+      call(ctx.app, org.token, {
+        method: 'POST',
+        url: '/v1/suppression-rules',
+        payload: { metric: 'm*', startsAt: clock.now().toISOString(), endsAt: new Date(clock.now().getTime() + 3_600_000).toISOString(), reason: 'many' }
+      })
+    const limit = PLAN_LIMITS.free.suppressionRules
+    const ids: string[] = []
+    for (let i = 0; i < limit; i++) ids.push((await rule()).json().id)
+    const refused = await rule()
+    expectProblem(refused, 402, 'plan_limit')
+    expect(refused.json().detail).toContain(`${limit} suppression rules`)
+    const ended = await call(ctx.app, org.token, { method: 'DELETE', url: `/v1/suppression-rules/${ids[0]}` })
+    expect(ended.statusCode, ended.body).toBeLessThan(300)
+    expect((await rule()).statusCode).toBe(201)
+  })
+})
+
+describe('Idempotency-Key and refusals', () => {
+  it('a request refused by the ingest quota (429) does not keep its key: the retry after Retry-After runs', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ service: 'quota', metric: `m${i % 10}`, value: i % 7 }))
+    for (let sent = 0; sent < PLAN_LIMITS.free.ingestPerMinute; sent += batch.length) {
+      expect((await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: batch } })).statusCode).toBe(202)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the quota reaches Redis every 100 ms
+    const send = () =>
+      call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'quota', metric: 'm0', value: 1 }] }, headers: { 'idempotency-key': 'retry-me' } })
+    const refused = await send()
+    expectProblem(refused, 429, 'rate_limited')
+    clock.advance(60_000) // Retry-After passes: a new minute
+    const retried = await send()
+    expect(retried.statusCode, retried.body).toBe(202)
+    expect(retried.headers['idempotent-replayed']).toBeUndefined()
+    expect(retried.json().accepted).toBe(1)
+    // Executed answers are kept: the same key again is a replay now.
+    const again = await send()
+    expect(again.headers['idempotent-replayed']).toBe('true')
+  })
+})
+
+describe('validation errors are not an amplifier', () => {
+  it('a batch of a thousand empty samples gets one small error', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const res = await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: Array.from({ length: 1000 }, () => ({})) } })
+    expectProblem(res, 400, 'validation_failed')
+    expect(res.body.length).toBeLessThan(2000)
+  })
+
+  it('an unauthenticated login with ninety thousand unknown properties gets one small error', async () => {
+    const body = Object.fromEntries(Array.from({ length: 90_000 }, (_, i) => [`p${i}`, i]))
+    const res = await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: body })
+    expect(res.statusCode).toBe(400)
+    expect(res.body.length).toBeLessThan(2000)
+  })
+})
