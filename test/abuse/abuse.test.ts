@@ -90,6 +90,21 @@ describe('Idempotency-Key and refusals', () => {
   })
 })
 
+describe('times beyond what a Date holds', () => {
+  it('?since=1e17 and a rule starting at 1e17 are 400s, not 500s', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'web', metric: 'm', value: 1 }] } })
+    const [service] = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items
+    expectProblem(await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/anomalies?since=1e17` }), 400, 'validation_failed')
+    expectProblem(
+      await call(ctx.app, org.token, { method: 'POST', url: '/v1/suppression-rules', payload: { metric: 'm', startsAt: 1e17, endsAt: 1e17 + 1, reason: 'far' } }),
+      400,
+      'validation_failed'
+    )
+  })
+})
+
 describe('validation errors are not an amplifier', () => {
   it('a batch of a thousand empty samples gets one small error', async () => {
     const org = await signup(ctx.app)

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import { AppError, errors, type FieldError } from '../../errors.js'
+import { MAX_EPOCH_MS } from '../../lib/schemas.js'
 import type { ServicesService } from '../services/service.js'
 import { METRIC_NAME_PATTERN } from '../services/schemas.js'
 import { detectionOf } from '../services/service.js'
@@ -23,8 +24,6 @@ function parseTime(input: string | number): number {
   return Date.parse(local ? `${local[1]}T${local[2]}Z` : text)
 }
 
-/** The latest time a Date can hold (±8.64e15 ms). */
-const MAX_TIME = 8.64e15
 /** A refusal names at most this many bad rows; parsing stops there. */
 const MAX_PROBLEMS = 20
 
@@ -41,7 +40,7 @@ function rowsOf(body: BacktestBody): BacktestRow[] {
   const problems: FieldError[] = []
   const add = (path: string, metric: string, value: number, time: number) => {
     if (!Number.isFinite(value)) problems.push({ path, message: 'value must be a finite number' })
-    else if (!Number.isFinite(time) || time < 0 || time > MAX_TIME) problems.push({ path, message: 'timestamp is not a valid time' })
+    else if (!Number.isFinite(time) || time < 0 || time > MAX_EPOCH_MS) problems.push({ path, message: 'timestamp is not a valid time' })
     else if (!METRIC_NAME.test(metric)) problems.push({ path, message: 'metric is not a valid metric name' })
     else rows.push({ metric, value, time })
   }
