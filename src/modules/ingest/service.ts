@@ -29,6 +29,8 @@ const QUOTA_FLUSH_MS = 100
 /** A series' descriptor is sent with its samples at most this often per process (it is stored with the model). */
 const DESCRIBED_MS = 30 * 60_000
 const NO_LABELS: Labels = Object.freeze({}) as Labels
+/** Series-id cache keys longer than this (large label sets) are not kept. */
+const MAX_CACHED_ID_KEY = 512
 
 
 interface Rejection {
@@ -151,11 +153,13 @@ export function createIngestService(deps: {
 
   /**
    * Series ids repeat from request to request: kept by name and labels as sent (an agent sends a series'
-   * labels in the same order every time; another order is only a miss, the id is the same).
+   * labels in the same order every time; another order is only a miss, the id is the same). Only short
+   * keys are kept, so the cache stays within about 100 MB whatever the labels' size.
    */
   const ids = new LRUCache<string, string>({ max: 200_000 })
   function seriesId(metric: string, labels: Labels): string {
     const key = labels === NO_LABELS ? metric : `${metric}\u0001${JSON.stringify(labels)}`
+    if (key.length > MAX_CACHED_ID_KEY) return seriesIdOf(metric, labels)
     let id = ids.get(key)
     if (id === undefined) ids.set(key, (id = seriesIdOf(metric, labels)))
     return id
