@@ -5,15 +5,15 @@ import { decodeModel, liveKeys, type ModelKeys, type SeriesDescriptor } from './
 import type { Anomaly } from './schemas.js'
 import type { Labels, SeriesKind } from './series.js'
 
-/** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script, with its series' labels. */
-export function decodeAnomaly(member: string, labelsOf: (seriesId: string) => Labels): Anomaly {
+/** Decodes a member of `recent_anomalies:{serviceId}` as written by the scoring script (labels are the caller's to fill). */
+function decodeAnomaly(member: string): Anomaly {
   const body = JSON.parse(member.slice(2)) as { s?: string; m: string; v: number; e: number; z: number; sev: 1 | 2; t: number; k?: 1 | 2; c?: 0 | 1 }
   return {
     kind: body.k === 2 ? 'escalation' : 'start',
     metric: body.m,
     // (Members written before series had ids carry none: their series reads as '' without labels.)
     series: body.s ?? '',
-    labels: body.s ? labelsOf(body.s) : {},
+    labels: {},
     value: body.v,
     expected: body.e,
     zScore: body.z,
@@ -39,9 +39,11 @@ async function descriptorsOf(redis: Redis, space: ModelKeys, ids: string[]): Pro
 export async function recentAnomalies(redis: Redis, serviceId: string, since: number, offset = 0, limit = 1000) {
   const from = Math.max(since, Date.now() - TTL.anomalyWindowMs)
   const members = (await redis.zrevrangebyscore(keys.recentAnomalies(serviceId), '+inf', from, 'LIMIT', offset, limit)) as string[]
-  const ids = [...new Set(members.map((member) => (JSON.parse(member.slice(2)) as { s?: string }).s).filter((id) => id !== undefined))]
+  const anomalies = members.map(decodeAnomaly)
+  const ids = [...new Set(anomalies.map((a) => a.series).filter((id) => id !== ''))]
   const descriptors = await descriptorsOf(redis, liveKeys(serviceId), ids)
-  return members.map((member) => decodeAnomaly(member, (id) => descriptors.get(id)?.l ?? {}))
+  for (const anomaly of anomalies) anomaly.labels = descriptors.get(anomaly.series)?.l ?? {}
+  return anomalies
 }
 
 export interface BaselineView {

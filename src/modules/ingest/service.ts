@@ -44,6 +44,8 @@ interface SeriesOfSample {
   series: SampleInput['series']
   member: number
   labels: Labels
+  /** its key in `described` */
+  describedAs: string
 }
 
 interface Accepted {
@@ -205,8 +207,9 @@ export function createIngestService(deps: {
       } else {
         const id = seriesId(sample.metric, sample.labels)
         const member = members.push(`${service.id}:${id}`) - 1
-        const descriptor = described.has(`${members[member]}:${kind}`) ? null : describeSeries(sample.metric, sample.labels, kind)
-        found = { series: { id, metric: sample.metric, kind, descriptor }, member, labels: sample.labels }
+        const describedAs = `${members[member]}:${kind}`
+        const descriptor = described.has(describedAs) ? null : describeSeries(sample.metric, sample.labels, kind)
+        found = { series: { id, metric: sample.metric, kind, descriptor }, member, labels: sample.labels, describedAs }
       }
       bySeries.set(key, found)
       return found
@@ -257,7 +260,7 @@ export function createIngestService(deps: {
             await deps.redis.multi().hset(key, Object.fromEntries(all)).pexpire(key, TTL.baselineMs).exec()
           }
           for (const of of distinct) {
-            if (of.series.descriptor !== null || batch.undescribed > 0) described.set(`${members[of.member]!}:${of.series.kind}`, true)
+            if (of.series.descriptor !== null || batch.undescribed > 0) described.set(of.describedAs, true)
           }
           return { service, samples: group, batch }
         })
