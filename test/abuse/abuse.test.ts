@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { globMatches } from '../../src/modules/suppression/matcher.js'
 import { PLAN_LIMITS } from '../../src/modules/subscription/plans.js'
+import { MODEL_BYTES } from '../../src/modules/detection/detector.js'
+import { seriesIdOf } from '../../src/modules/detection/series.js'
+import { keys } from '../../src/redis/keys.js'
 import { apiKey, call, clockStoppedInAMinute, expectProblem, signup, useApp } from '../helpers.js'
 
 /*
@@ -119,5 +122,58 @@ describe('validation errors are not an amplifier', () => {
     const res = await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: body })
     expect(res.statusCode).toBe(400)
     expect(res.body.length).toBeLessThan(2000)
+  })
+})
+
+describe('numeric poisoning', () => {
+  it('values the model cannot hold are refused per sample; nothing stored turns NaN; the series still alerts', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const post = (samples: object[]) => call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples } })
+    const start = clock.now().getTime() - 10 * 86_400_000
+    const at = (i: number) => new Date(start + i * 60_000).toISOString()
+    const huge = await post([1e200, -1e39, 3.5e38, 1e31].map((value, i) => ({ service: 'poison', metric: 'm', value, timestamp: at(i) })))
+    expect(huge.statusCode, huge.body).toBe(202)
+    expect(huge.json().accepted).toBe(0)
+    expect(huge.json().rejected.map((r: { code: string }) => r.code)).toEqual(Array(4).fill('value_out_of_range'))
+    // The largest values allowed, on another series: its model stays finite.
+    expect((await post([{ service: 'poison', metric: 'edge', value: 1e30, timestamp: at(5) }])).json().accepted).toBe(1)
+    expect((await post([{ service: 'poison', metric: 'edge', value: -1e30, timestamp: at(6) }])).json().accepted).toBe(1)
+    for (let i = 7; i < 1200; i += 100) {
+      const samples = Array.from({ length: 100 }, (_, j) => ({ service: 'poison', metric: 'm', value: 100 + ((i + j) % 5), timestamp: at(i + j) }))
+      expect((await post(samples)).statusCode).toBe(202)
+    }
+    const [service] = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items
+    const baselines = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
+    expect(baselines.statusCode, baselines.body).toBe(200)
+    expect(baselines.json().items).toHaveLength(2)
+    for (const baseline of baselines.json().items) {
+      for (const value of Object.values(baseline).filter((v) => typeof v === 'number')) expect(Number.isFinite(value)).toBe(true)
+    }
+    // A counter's rate over a millisecond of the largest values stays representable.
+    const counter = await post([0, 4e29, 8e29, 1e30].map((value, i) => ({ service: 'poison', metric: 'c_total', value, timestamp: new Date(start + i).toISOString() })))
+    expect(counter.json(), counter.body).toMatchObject({ accepted: 4, rejected: [] })
+    const spike = await post([{ service: 'poison', metric: 'm', value: 10_000, timestamp: at(1300) }])
+    expect(spike.json().anomalies).toHaveLength(1)
+  })
+
+  it('a stored model that is not finite (written before these bounds) starts afresh and never answers 500', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const post = (value: number) => call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: [{ service: 'old', metric: 'm', value }] } })
+    expect((await post(1)).statusCode).toBe(202)
+    const [service] = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items
+    const poisoned = Buffer.alloc(MODEL_BYTES)
+    for (let offset = 0; offset < MODEL_BYTES - 8; offset += 8) poisoned.writeDoubleLE(Number.NaN, offset)
+    poisoned.writeDoubleLE(7, 0) // the model version
+    poisoned.writeDoubleLE(5000, 8) // n
+    poisoned.writeDoubleLE(0, 29 * 8) // k: a gauge
+    await ctx.app.redis.set(keys.model(service.id, seriesIdOf('m', {})), poisoned)
+    const listed = await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })
+    expect(listed.statusCode, listed.body).toBe(200)
+    const relearned = await post(2)
+    expect(relearned.json()).toMatchObject({ accepted: 1, learning: 1 })
+    const [baseline] = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })).json().items
+    expect(baseline).toMatchObject({ samples: 1, mean: 2 })
   })
 })

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import { AppError, errors, type FieldError } from '../../errors.js'
 import { MAX_EPOCH_MS } from '../../lib/schemas.js'
+import { MAX_SAMPLE_MAGNITUDE } from '../detection/detector.js'
 import type { ServicesService } from '../services/service.js'
 import { METRIC_NAME_PATTERN } from '../services/schemas.js'
 import { detectionOf } from '../services/service.js'
@@ -40,6 +41,7 @@ function rowsOf(body: BacktestBody): BacktestRow[] {
   const problems: FieldError[] = []
   const add = (path: string, metric: string, value: number, time: number) => {
     if (!Number.isFinite(value)) problems.push({ path, message: 'value must be a finite number' })
+    else if (Math.abs(value) > MAX_SAMPLE_MAGNITUDE) problems.push({ path, message: `value must be within ±${MAX_SAMPLE_MAGNITUDE}` })
     else if (!Number.isFinite(time) || time < 0 || time > MAX_EPOCH_MS) problems.push({ path, message: 'timestamp is not a valid time' })
     else if (!METRIC_NAME.test(metric)) problems.push({ path, message: 'metric is not a valid metric name' })
     else rows.push({ metric, value, time })

@@ -4,6 +4,13 @@ import { keys, TTL } from '../../redis/keys.js'
 import '../../redis/scripts.js'
 import { seriesIdOf, type Labels, type SeriesKind } from './series.js'
 
+/**
+ * The largest magnitude of a value the model holds. Its seasonal profile is kept as 32-bit floats (up to
+ * 3.4e38) and a counter's rate over one millisecond is a thousand times its value: with values within
+ * ±1e30, nothing the model computes or stores overflows (a first value of 1e200 once made its spread NaN).
+ */
+export const MAX_SAMPLE_MAGNITUDE = 1e30
+
 /** Consecutive samples below half the threshold that end an episode. */
 export const EPISODE_CALM_SAMPLES = 48
 
@@ -189,7 +196,7 @@ const PROFILE_BUCKETS = 96
 export const MODEL_BYTES = MODEL_SCALARS.length * 8 + PROFILE_BUCKETS * 4
 export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[] }
 
-/** Reads a series' packed model; null when absent or written by another model version. */
+/** Reads a series' packed model; null when absent, written by another model version, or not finite (the script starts such a model afresh). */
 export function decodeModel(packed: Buffer | null): Model | null {
   if (!packed || packed.length !== MODEL_BYTES || packed.readDoubleLE(0) !== MODEL_VERSION) return null
   const model = { profile: [] as number[] } as unknown as Model
@@ -197,5 +204,6 @@ export function decodeModel(packed: Buffer | null): Model | null {
     model[name] = packed.readDoubleLE(i * 8)
   })
   for (let i = 0; i < PROFILE_BUCKETS; i++) model.profile.push(packed.readFloatLE(MODEL_SCALARS.length * 8 + i * 4))
+  if (!MODEL_SCALARS.every((name) => Number.isFinite(model[name])) || !model.profile.every(Number.isFinite)) return null
   return model
 }

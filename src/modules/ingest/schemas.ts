@@ -33,6 +33,7 @@ export const MetricsBody = Type.Object(
 
 export const REJECTION_CODES = [
   'non_finite_value',
+  'value_out_of_range',
   'invalid_service_name',
   'invalid_metric_name',
   'invalid_timestamp',

@@ -5,7 +5,7 @@ import { errors } from '../../errors.js'
 import type { Clock } from '../../lib/clock.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { keys, TTL } from '../../redis/keys.js'
-import { describeSeries, scoreServiceBatch, type SampleInput } from '../detection/detector.js'
+import { describeSeries, MAX_SAMPLE_MAGNITUDE, scoreServiceBatch, type SampleInput } from '../detection/detector.js'
 import type { AppEvent, PublishEvents } from '../events/publisher.js'
 import type { ServiceAnomaly } from '../detection/schemas.js'
 import { kindOf, seriesIdOf, type DeclaredType, type Labels } from '../detection/series.js'
@@ -71,6 +71,10 @@ function triage(samples: Sample[], now: number) {
     const reject = (code: RejectionCode, detail: string) => rejected.push({ index, code, detail })
     if (!Number.isFinite(sample.value)) {
       reject('non_finite_value', 'value must be a finite number')
+      continue
+    }
+    if (Math.abs(sample.value) > MAX_SAMPLE_MAGNITUDE) {
+      reject('value_out_of_range', `value must be within ±${MAX_SAMPLE_MAGNITUDE}`)
       continue
     }
     if (sample.service !== validService) {

@@ -109,6 +109,15 @@ end
 -- needs one bucket of 96) and written back as ranges; the rest of the string is never unpacked or copied.
 local function unset(value) if value ~= UNSET then return value end end
 
+-- Values are bounded by the caller (MAX_SAMPLE_MAGNITUDE) so that nothing here overflows. Should a model
+-- still be non-finite (a sum of its fields is NaN or infinite when one of them is, or when they are past any
+-- real series' scale), it is never stored (the series keeps what it had learned before the batch), and one
+-- read so (stored by an older version) starts afresh.
+local function sound(s)
+  local sum = s.m + s.b + s.d + s.sl + s.sp + s.ss + s.qp + s.qs + s.lv + (s.st or 0) + (s.rv or 0) + (s.ez or 0) + s.rs + s.cv
+  return sum == sum and sum ~= math.huge and sum ~= -math.huge
+end
+
 local function load(key, kind)
   local packed = redis.call('GET', key)
   local fresh = { n = 0, changed = {}, changes = 0, cb = 0, cv = 0, k = kind }
@@ -124,10 +133,15 @@ local function load(key, kind)
     return fresh
   end
   -- One constructor, so the table is sized once.
-  return { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
+  local s = { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
     m = m, b = b, d = d, sl = sl, sp = sp, ss = ss, qp = qp, qs = qs, st = unset(st), lv = lv, h0 = unset(h0),
     h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv, cb = cb, cv = cv,
     k = k, rv = rv, rt = unset(rt), ra = unset(ra), ef = ef, ch = ch }
+  if not sound(s) then
+    fresh.packed, fresh.replaced = packed, true
+    return fresh
+  end
+  return s
 end
 
 local function bucketOf(s, i)
@@ -394,7 +408,7 @@ end
 
 for index, s in pairs(state) do
   -- (A counter's first value alone is kept too: its rate starts from it.)
-  if s.n > 0 or s.rt then save(KEYS[index], s, series[index]) end
+  if (s.n > 0 and sound(s)) or (s.n == 0 and s.rt) then save(KEYS[index], s, series[index]) end
 end
 
 reply[2] = learning

@@ -197,8 +197,14 @@ describe('backtest', () => {
       expect(body.errors).toEqual([{ path: '/body/samples/0', message: 'timestamp is not a valid time' }])
     })
 
+    it('a value past what the model holds is a 400 naming its row', async () => {
+      const res = await backtest(ctx.app, org, serviceId, { samples: [{ value: 1, timestamp: T0 }, { value: -1e31, timestamp: T0 + STEP }] })
+      expectProblem(res, 400, 'validation_failed')
+      expect(res.body).toContain('/body/samples/1')
+    })
+
     it('a value far beyond a tiny spread is an episode with a bounded z, not a 500', async () => {
-      const samples = [...Array.from({ length: 40 }, (_, i) => ({ value: 0.5, timestamp: T0 + i * STEP })), { value: 1e306, timestamp: T0 + 40 * STEP }]
+      const samples = [...Array.from({ length: 40 }, (_, i) => ({ value: 0.5, timestamp: T0 + i * STEP })), { value: 1e30, timestamp: T0 + 40 * STEP }]
       const reply = await backtestOk(org, serviceId, { samples })
       expect(reply.episodes).toEqual([expect.objectContaining({ severity: 'critical', peakZScore: 1e12 })])
     })

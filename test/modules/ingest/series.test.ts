@@ -169,18 +169,19 @@ describe('metric kinds', () => {
     expect(burst.anomalies[0].expected).toBeCloseTo(10, 0)
   })
 
-  it('a counter rate the model cannot hold (a huge value over a millisecond) is not learned, and nothing fails', async () => {
+  it('values past what the model holds are refused per sample; a counter of the largest ones over a millisecond learns a finite rate', async () => {
     const { key } = await agentOf()
     const t = Date.now() - 10 * MINUTE
     const res = await post(key, [
       { service: 'api', metric: 'odd_total', value: 0, timestamp: t },
       { service: 'api', metric: 'odd_total', value: 1e306, timestamp: t + 1 },
-      { service: 'api', metric: 'odd_total', value: 2e306, timestamp: t + 60_000 }
+      { service: 'api', metric: 'odd_total', value: 1e30, timestamp: t + 2 },
+      { service: 'api', metric: 'odd_total', value: 1e30, timestamp: t + 60_000 }
     ])
     expect(res.statusCode, res.body).toBe(202)
-    expect(res.json()).toMatchObject({ accepted: 3, stale: 1 })
+    expect(res.json()).toMatchObject({ accepted: 3, stale: 0, rejected: [{ index: 1, code: 'value_out_of_range' }] })
     const [baseline] = await baselines(key, 'api')
-    expect(baseline).toMatchObject({ kind: 'counter', samples: 1 })
+    expect(baseline).toMatchObject({ kind: 'counter', samples: 2 })
     expect(Number.isFinite(baseline!.mean)).toBe(true)
   })
 
