@@ -56,7 +56,7 @@ export const autopilot = fp<{ config: Config; clock?: Clock }>(
       queueRedisUrl: config.queueRedisUrl,
       commandTimeoutMs: config.redisCommandTimeoutMs
     })
-    await app.register(authPlugin, { ...config.jwt })
+    await app.register(authPlugin, { ...config.jwt, failuresPerMinute: config.authFailuresPerMinute })
     await app.register(queuesPlugin, { prefix: config.queuePrefix })
     await app.register(servicesPlugin)
     await app.register(docsPlugin)
@@ -146,6 +146,7 @@ export async function buildApp(config: Config, options: Pick<FastifyServerOption
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     forceCloseConnections: 'idle',
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()

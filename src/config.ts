@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import Type, { type Static } from 'typebox'
 import Value from 'typebox/value'
 
@@ -27,6 +28,18 @@ const EnvSchema = Type.Object({
   REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
   /** Requests per minute per client IP on the unauthenticated auth routes (signup, login, refresh). */
   AUTH_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
+  /**
+   * Failed authentications (unknown or revoked API keys, bad tokens) per client address per minute, per
+   * process; past it the address gets 429 before any lookup.
+   */
+  AUTH_FAILURES_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client address (rate limits per address use it):
+   * unset, none (the socket's peer is the client); a number, that many hops in front of the API; or a
+   * comma-separated list of proxy addresses and CIDR ranges. Never `true`: any client could then choose
+   * its own address.
+   */
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(?:[0-9]{1,2}|[0-9a-fA-F.:/]{2,49}(?:,[0-9a-fA-F.:/]{2,49}){0,63})$' })),
   /** How often the worker runs its timers (auto-resolve, expiry, leases, verification, outbox dispatch). */
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   ACTION_APPROVAL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 3600 }),
@@ -52,6 +65,9 @@ export interface Config {
   jwt: { secret: string; issuer: string; audience: string; accessTtlSeconds: number }
   refreshTokenTtlSeconds: number
   authRateLimitPerMinute: number
+  authFailuresPerMinute: number
+  /** Fastify's trustProxy: false, a hop count, or proxy addresses and ranges */
+  trustProxy: false | number | string[]
   redisCommandTimeoutMs: number
   sweepIntervalMs: number
   actions: {
@@ -104,6 +120,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     jwt: { secret: jwtSecret, issuer: 'autopilot', audience: 'autopilot-api', accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS },
     refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,
+    authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     sweepIntervalMs: env.SWEEP_INTERVAL_MS,
     actions: {
@@ -118,6 +136,22 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     webhookAllowedHosts: env.WEBHOOK_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
   }
+}
+
+function trustProxyOf(value: string | undefined): Config['trustProxy'] {
+  if (value === undefined) return false
+  if (/^[0-9]+$/.test(value)) return Number(value)
+  const entries = value.split(',')
+  const invalid = entries.filter((entry) => !isAddressOrRange(entry))
+  if (invalid.length > 0) throw new ConfigError(`invalid configuration — TRUST_PROXY: not an address or CIDR range: ${invalid.join(', ')}`)
+  return entries
+}
+
+function isAddressOrRange(entry: string): boolean {
+  const [address, bits, ...rest] = entry.split('/')
+  const version = isIP(address!)
+  if (version === 0 || rest.length > 0) return false
+  return bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
 }
 
 /** Only the database URL: what the migrator needs (it must not require the API's secrets). */

@@ -1,6 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { LRUCache } from 'lru-cache'
 import type { Role } from '../db/schema/index.js'
 import { errors } from '../errors.js'
 import { roleAtLeast, type Principal } from '../lib/context.js'
@@ -39,6 +40,32 @@ export interface AuthOptions {
   issuer: string
   audience: string
   accessTtlSeconds: number
+  /** failed authentications per client address per minute (per process) before the address gets 429 */
+  failuresPerMinute: number
+}
+
+/**
+ * Failed authentications per client address in the current minute. An address past the limit is refused
+ * before its credential is looked at, so guessing API keys (each unknown one costs a Postgres query) or
+ * tokens is bounded per address; the table's size is bounded too, dropping the least recent addresses.
+ */
+function failureLimiter(perMinute: number, now: () => number) {
+  const failures = new LRUCache<string, { minute: number; count: number }>({ max: 100_000 })
+  const minuteOf = () => Math.floor(now() / 60_000)
+  return {
+    check(address: string) {
+      const seen = failures.get(address)
+      if (seen && seen.minute === minuteOf() && seen.count >= perMinute) {
+        throw errors.rateLimited(Math.max(1, Math.ceil(((seen.minute + 1) * 60_000 - now()) / 1000)))
+      }
+    },
+    record(address: string) {
+      const minute = minuteOf()
+      const seen = failures.get(address)
+      if (seen && seen.minute === minute) seen.count++
+      else failures.set(address, { minute, count: 1 })
+    }
+  }
 }
 
 export default fp(
@@ -59,23 +86,29 @@ export default fp(
 
     app.decorateRequest('principal', null as unknown as Principal)
     app.decorate('signAccessToken', (claims: AccessTokenClaims) => app.jwt.sign(claims))
-    const ofKey = (key: ApiKeyIdentity | undefined): Principal => {
-      if (!key) throw errors.unauthorized('API key is invalid or revoked')
+    const failures = failureLimiter(opts.failuresPerMinute, () => app.clock.now().getTime())
+    const refuse = (request: FastifyRequest, detail: string) => {
+      failures.record(request.ip)
+      return errors.unauthorized(detail)
+    }
+    const ofKey = (request: FastifyRequest, key: ApiKeyIdentity | undefined): Principal => {
+      if (!key) throw refuse(request, 'API key is invalid or revoked')
       return { kind: 'api_key', id: key.id, organizationId: key.organizationId, role: key.role }
     }
     /** The caller, synchronously when its API key is in this process's cache. */
     const identify = (request: FastifyRequest): Principal | Promise<Principal> => {
+      failures.check(request.ip)
       const header = request.headers.authorization
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined
-      if (!token) throw errors.unauthorized('a Bearer token (access token or API key) is required')
+      if (!token) throw refuse(request, 'a Bearer token (access token or API key) is required')
       if (token.startsWith(API_KEY_PREFIX)) {
         const key = resolveApiKey(token)
-        return key instanceof Promise ? key.then(ofKey) : ofKey(key)
+        return key instanceof Promise ? key.then((found) => ofKey(request, found)) : ofKey(request, key)
       }
       return request.jwtVerify<AccessTokenClaims>().then(
         (claims): Principal => ({ kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }),
         () => {
-          throw errors.unauthorized('access token is invalid or expired')
+          throw refuse(request, 'access token is invalid or expired')
         }
       )
     }

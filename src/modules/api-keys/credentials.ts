@@ -39,6 +39,10 @@ export const REVOKED = 'revoked'
  */
 export function createApiKeyResolver(deps: { db: Database; redis: Redis; invalidation: InvalidationBus; onCacheError: (err: unknown) => void }) {
   const local = deps.invalidation.register(API_KEY_CACHE, new LRUCache<string, ApiKeyIdentity>({ max: 10_000, ttl: 60_000 }))
+  // Keys that are not valid: never issued, or revoked. A key is 32 random bytes, valid from its creation
+  // until its revocation, which is final: one invalid now is never valid later, so the same wrong key tried
+  // again costs no query (the failure limit per address bounds the distinct ones).
+  const unknown = new LRUCache<string, true>({ max: 10_000, ttl: 600_000 })
 
   async function lookup(hash: string): Promise<ApiKeyIdentity | undefined> {
     const cacheKey = keys.apiKeyAuth(hash)
@@ -57,9 +61,16 @@ export function createApiKeyResolver(deps: { db: Database; redis: Redis; invalid
     return found
   }
 
+  async function lookupUnlessUnknown(hash: string): Promise<ApiKeyIdentity | undefined> {
+    if (unknown.has(hash)) return undefined
+    const found = await lookup(hash)
+    if (!found) unknown.set(hash, true)
+    return found
+  }
+
   async function lookupAndRemember(hash: string, trusted: boolean) {
     const stamp = deps.invalidation.stamp()
-    const found = await lookup(hash)
+    const found = await lookupUnlessUnknown(hash)
     if (found && trusted && deps.invalidation.unchanged(stamp)) local.set(hash, found)
     return found
   }
