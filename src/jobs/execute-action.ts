@@ -6,6 +6,7 @@ import type { Config } from '../config.js'
 import type { Database } from '../db/client.js'
 import type { Clock } from '../lib/clock.js'
 import { retryDelay, RETRY } from '../lib/retry.js'
+import { storableText } from '../lib/text.js'
 import type { ChangeContext } from '../lib/context.js'
 import { recordOutcome, WORKER_ACTOR, type ActionExecution } from '../modules/actions/execution.js'
 import { transition, type ActionRow } from '../modules/actions/lifecycle.js'
@@ -73,7 +74,11 @@ export function createActionRunner(deps: {
           break
         } catch (dlqErr) {
           if (Date.now() > deadline) {
-            deps.log.error({ err: String(dlqErr), entry }, 'outcome could not be recorded anywhere; the lease sweep will mark the action needs_review')
+            // The outcome, not the whole entry: its audit snapshot holds the params, and so receivers' secrets.
+            deps.log.error(
+              { err: String(dlqErr), actionId: action.id, auditId, outcome: entry.set },
+              'outcome could not be recorded anywhere; the lease sweep will mark the action needs_review'
+            )
             return
           }
           await sleep(retryDelay(RETRY.outcome, attempt + 1))
@@ -90,7 +95,7 @@ export function createActionRunner(deps: {
     if (!claimed) return 'not_claimable'
     await deps.execution.announce(claimed)
     const outcome = await execute(claimed).catch(
-      (err): Outcome => ({ status: 'failed', result: null, error: `executor error: ${String(err)}`, attempts: 0 })
+      (err): Outcome => ({ status: 'failed', result: null, error: storableText(`executor error: ${String(err)}`.slice(0, 2048)), attempts: 0 })
     )
     await record(claimed, outcome)
     return 'done'

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { retryDelay, RETRY } from '../lib/retry.js'
+import { readSnippet, storableText } from '../lib/text.js'
 import type { Outcome } from '../modules/actions/lifecycle.js'
 import { hostAllowed, type WebhookParams } from '../modules/actions/params.js'
 
@@ -57,13 +58,13 @@ export async function callWebhook(params: WebhookParams, options: WebhookOptions
         redirect: 'manual',
         signal: AbortSignal.timeout(options.timeoutMs)
       })
-      const text = (await response.text()).slice(0, RESPONSE_SNIPPET)
+      const text = await readSnippet(response, RESPONSE_SNIPPET)
       const result = { httpStatus: response.status, response: text, attempts: attempt }
       if (response.status >= 200 && response.status < 300) return { status: 'succeeded', result, error: null, attempts: attempt }
       if (response.status < 500) return { status: 'failed', result, error: `webhook answered HTTP ${response.status}`, attempts: attempt }
       lastError = `webhook answered HTTP ${response.status}`
     } catch (err) {
-      lastError = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${options.timeoutMs}ms` : `request failed: ${String(err)}`
+      lastError = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${options.timeoutMs}ms` : storableText(`request failed: ${String(err)}`.slice(0, RESPONSE_SNIPPET))
     }
     if (attempt < options.maxAttempts) await sleep(retryDelay(RETRY.webhook, attempt))
   }
