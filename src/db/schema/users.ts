@@ -34,6 +34,8 @@ export const sessions = pgTable(
       .notNull()
       .references(() => organizations.id, { onDelete: 'cascade' }),
     refreshTokenHash: text('refresh_token_hash').notNull(),
+    /** the last few refresh tokens rotated away (hashes): presenting one of them is reuse of a stolen copy */
+    retiredTokenHashes: text('retired_token_hashes').array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
     lastRotatedAt: at('last_rotated_at'),
     expiresAt: at('expires_at').notNull(),

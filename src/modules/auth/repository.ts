@@ -22,10 +22,19 @@ export async function insertSession(exec: Executor, values: typeof sessions.$inf
 }
 
 /** Swaps the current refresh token for a new one; matches only a live session holding `currentHash`. */
+/** How many rotated-away refresh tokens a session remembers, to tell a replayed one from a made-up one. */
+export const RETIRED_KEPT = 8
+
 export async function rotateSession(exec: Executor, id: string, currentHash: string, nextHash: string, expiresAt: Date, now: Date) {
   const [row] = await exec
     .update(sessions)
-    .set({ refreshTokenHash: nextHash, lastRotatedAt: now, expiresAt })
+    .set({
+      refreshTokenHash: nextHash,
+      // The token rotated away is remembered (the last RETIRED_KEPT of them): shown again, it is a stolen copy.
+      retiredTokenHashes: sql`(array_prepend(${currentHash}::text, ${sessions.retiredTokenHashes}))[1:${sql.raw(String(RETIRED_KEPT))}]`,
+      lastRotatedAt: now,
+      expiresAt
+    })
     .where(
       and(
         eq(sessions.id, id),

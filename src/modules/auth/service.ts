@@ -118,11 +118,13 @@ export function createAuthService(deps: AuthDeps) {
       return { claims: { sub: user.id, org: session.organizationId, role: user.role, sid: session.id }, refreshToken: next.token }
     }
 
-    // Not the current token of a live session. If the session is live, this is an old token being
-    // replayed: someone holds a stolen copy, so the whole session goes.
+    // Not the current token of a live session. If it is one of the session's former tokens, it is being
+    // replayed: someone holds a stolen copy, so the whole session goes. Any other token (a session id with
+    // made-up secret, a token older than the session remembers) is only refused: knowing a session's id
+    // must not be enough to end it.
     await deps.db.transaction(async (tx) => {
       const session = await findSession(tx, sessionId)
-      if (!session || session.revokedAt) return
+      if (!session || session.revokedAt || !session.retiredTokenHashes.includes(presentedHash)) return
       const revoked = await revokeSession(tx, session.id, 'refresh_token_reuse', now)
       if (!revoked) return
       await recordAudit(

@@ -65,6 +65,15 @@ describe('auth', () => {
     expect(revoked?.after).toEqual({ reason: 'refresh_token_reuse' })
   })
 
+  it("a session's id with a made-up secret is refused and does not end the session (only a replayed former token does)", async () => {
+    const org = await signup(ctx.app)
+    const sessionId = org.refreshToken.split('.')[0]
+    const forged = await ctx.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: `${sessionId}.x` } })
+    expectProblem(forged, 401, 'unauthorized')
+    const still = await ctx.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: org.refreshToken } })
+    expect(still.statusCode, still.body).toBe(200)
+  })
+
   it('concurrent refreshes with one token: exactly one succeeds', async () => {
     const org = await signup(ctx.app)
     const results = await Promise.all(

@@ -1,0 +1,1 @@
+ALTER TABLE "sessions" ADD COLUMN "retired_token_hashes" text[] DEFAULT '{}'::text[] NOT NULL;
