@@ -62,7 +62,7 @@ export const autopilot = fp<{ config: Config; clock?: Clock }>(
     await app.register(docsPlugin)
 
     await app.register(healthRoutes)
-    await app.register(metricsPlugin)
+    await app.register(metricsPlugin, { access: config.metricsAccess })
     await registerQueueDashboard(app, config.queueDashboardOrganizationId)
 
     await app.register(

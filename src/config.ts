@@ -48,6 +48,11 @@ const EnvSchema = Type.Object({
   VERIFICATION_WINDOW_SECONDS: Type.Integer({ minimum: 0, maximum: 3000, default: 300 }),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
+  /**
+   * Bearer token that GET /metrics requires (its figures span every tenant). Unset, /metrics is open in
+   * development and test, and off (404) in production.
+   */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32, maxLength: 512 })),
   /** Upper bound for any single Redis command; a hung Redis must not hang a request. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 })
 })
@@ -66,6 +71,8 @@ export interface Config {
   refreshTokenTtlSeconds: number
   authRateLimitPerMinute: number
   authFailuresPerMinute: number
+  /** what GET /metrics asks for: a bearer token, nothing (open), or it is off */
+  metricsAccess: { token: string } | 'open' | 'off'
   /** Fastify's trustProxy: false, a hop count, or proxy addresses and ranges */
   trustProxy: false | number | string[]
   redisCommandTimeoutMs: number
@@ -121,6 +128,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     authRateLimitPerMinute: env.AUTH_RATE_LIMIT_PER_MINUTE,
     authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
+    metricsAccess: env.METRICS_TOKEN !== undefined ? { token: env.METRICS_TOKEN } : env.NODE_ENV === 'production' ? 'off' : 'open',
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     sweepIntervalMs: env.SWEEP_INTERVAL_MS,

@@ -29,4 +29,7 @@ export async function verifyPassword(password: string, stored: string | undefine
 
 /** One-shot crypto.hash: a third of createHash's cost, which shows on the per-request API-key lookup. */
 export const sha256 = (value: string) => hash('sha256', value, 'hex')
+/** Compares a presented secret with the expected one in constant time (their hashes, so lengths leak nothing). */
+export const sameSecret = (presented: string, expected: string) =>
+  timingSafeEqual(hash('sha256', presented, 'buffer'), hash('sha256', expected, 'buffer'))
 export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64url')

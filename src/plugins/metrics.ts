@@ -3,6 +3,9 @@ import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { DLQ_STREAM } from '../redis/queues.js'
 import { withTimeout } from '../lib/timeout.js'
+import type { Config } from '../config.js'
+import { errors } from '../errors.js'
+import { sameSecret } from '../lib/crypto.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,7 +25,7 @@ const PROBE_TIMEOUT_MS = 1000
  * incidents, actions by status, queue depths, dead-letter depth, store availability.
  */
 export default fp(
-  async (app: FastifyInstance) => {
+  async (app: FastifyInstance, opts: { access: Config['metricsAccess'] }) => {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const http = new Histogram({
@@ -117,12 +120,20 @@ export default fp(
         schema: {
           tags: ['health'],
           operationId: 'metrics',
-          summary: 'Prometheus metrics (bind to a private interface or protect in production)',
+          summary: 'Prometheus metrics of every tenant: with METRICS_TOKEN set, only for its bearer; unset, open in development and test, off (404) in production',
           security: [],
           response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } }
         }
       },
-      async (_request, reply) => {
+      async (request, reply) => {
+        const { access } = opts
+        if (access === 'off') throw errors.notFound('route GET /metrics (set METRICS_TOKEN to serve it)')
+        if (access !== 'open') {
+          const header = request.headers.authorization
+          if (!header?.startsWith('Bearer ') || !sameSecret(header.slice(7).trim(), access.token)) {
+            throw errors.unauthorized('GET /metrics requires the METRICS_TOKEN as a Bearer token')
+          }
+        }
         await refresh()
         return reply.type(registry.contentType).send(await registry.metrics())
       }

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { apiKey, call, clockStoppedInAMinute, expectProblem, signup, useApp } from '../helpers.js'
@@ -6,21 +7,33 @@ import { apiKey, call, clockStoppedInAMinute, expectProblem, signup, useApp } fr
 const clock = clockStoppedInAMinute()
 const behindProxy = useApp({ TRUST_PROXY: '127.0.0.1', AUTH_RATE_LIMIT_PER_MINUTE: '3', AUTH_FAILURES_PER_MINUTE: '5' }, { clock })
 const direct = useApp({ AUTH_RATE_LIMIT_PER_MINUTE: '3' }, { clock })
+const METRICS_TOKEN = 'm'.repeat(40)
+const withMetricsToken = useApp({ METRICS_TOKEN })
+const production = useApp({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(32) })
 
-const login = (app: typeof behindProxy.app, forwardedFor: string) =>
-  app.inject({ method: 'POST', url: '/v1/auth/login', headers: { 'x-forwarded-for': forwardedFor }, payload: { email: 'nobody@example.test', password: 'wrong password!' } })
+// Addresses of this run's own: the per-address counters live in Redis for the minute, across runs and files.
+const run = `${randomInt(256)}.${randomInt(256)}`
+const address = (last: number) => `10.${run}.${last}`
+const login = (app: typeof behindProxy.app, forwardedFor: string, remoteAddress = '127.0.0.1') =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    remoteAddress,
+    headers: { 'x-forwarded-for': forwardedFor },
+    payload: { email: 'nobody@example.test', password: 'wrong password!' }
+  })
 
 describe('TRUST_PROXY', () => {
   it('behind a trusted proxy, each client address has its own auth limit', async () => {
-    for (let i = 0; i < 3; i++) expect((await login(behindProxy.app, '198.51.100.1')).statusCode).toBe(401)
-    expectProblem(await login(behindProxy.app, '198.51.100.1'), 429, 'rate_limited')
+    for (let i = 0; i < 3; i++) expect((await login(behindProxy.app, address(1))).statusCode).toBe(401)
+    expectProblem(await login(behindProxy.app, address(1)), 429, 'rate_limited')
     // Another client behind the same load balancer is not locked out.
-    expect((await login(behindProxy.app, '198.51.100.2')).statusCode).toBe(401)
+    expect((await login(behindProxy.app, address(2))).statusCode).toBe(401)
   })
 
   it('unset, X-Forwarded-For is not believed: a client cannot pick its address to dodge the limit', async () => {
-    for (let i = 0; i < 3; i++) expect((await login(direct.app, `203.0.113.${i}`)).statusCode).toBe(401)
-    expectProblem(await login(direct.app, '203.0.113.99'), 429, 'rate_limited')
+    for (let i = 0; i < 3; i++) expect((await login(direct.app, `203.0.113.${i}`, address(3))).statusCode).toBe(401)
+    expectProblem(await login(direct.app, '203.0.113.99', address(3)), 429, 'rate_limited')
   })
 
   it('takes a hop count or addresses and ranges, and refuses anything else (true above all)', () => {
@@ -56,5 +69,23 @@ describe('guessing API keys', () => {
     expect((await call(behindProxy.app, org.token, { method: 'DELETE', url: `/v1/api-keys/${created.id}` })).statusCode).toBeLessThan(300)
     expectProblem(await me(), 401, 'unauthorized')
     expectProblem(await me(), 401, 'unauthorized')
+  })
+})
+
+describe('GET /metrics (figures of every tenant)', () => {
+  it('with METRICS_TOKEN, answers only its bearer', async () => {
+    const scrape = (authorization?: string) =>
+      withMetricsToken.app.inject({ method: 'GET', url: '/metrics', headers: authorization ? { authorization } : {} })
+    expectProblem(await scrape(), 401, 'unauthorized')
+    expectProblem(await scrape(`Bearer ${'m'.repeat(39)}x`), 401, 'unauthorized')
+    const org = await signup(withMetricsToken.app)
+    expectProblem(await scrape(`Bearer ${(await apiKey(withMetricsToken.app, org)).key}`), 401, 'unauthorized')
+    const res = await scrape(`Bearer ${METRICS_TOKEN}`)
+    expect(res.statusCode).toBe(200)
+    expect(res.body).toContain('autopilot_dependency_up')
+  })
+
+  it('without it, is off in production', async () => {
+    expectProblem(await production.app.inject({ method: 'GET', url: '/metrics' }), 404, 'not_found')
   })
 })
