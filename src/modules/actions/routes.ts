@@ -6,7 +6,7 @@ import { changeContext } from '../../lib/context.js'
 import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
 import { IdParams, Uuid } from '../../lib/schemas.js'
 import { ActionParamsSchema, ActionTypeSchema } from './params.js'
-import { ActionSchema, presentAction } from './schemas.js'
+import { ActionSchema, presentActionTo } from './schemas.js'
 
 const ProposeBody = Type.Object(
   { type: ActionTypeSchema, params: ActionParamsSchema, reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) },
@@ -35,14 +35,15 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         operationId: 'proposeAction',
         summary: 'Propose a remediation action on an incident; it waits for approval',
-        description: 'Webhook params: {url, method?, headers?, body?}; the URL host must be in WEBHOOK_ALLOWED_HOSTS (400 otherwise).',
+        description:
+          'Webhook params: {url, method?, headers?, body?}; the URL host must be in WEBHOOK_ALLOWED_HOSTS (400 otherwise). The answer, like every answer with an action, shows header values and URL secrets as "[redacted]" to roles below admin; the webhook is called with the values as proposed.',
         params: IdParams,
         body: ProposeBody,
         response: { 201: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
       }
     },
     async (request, reply) =>
-      reply.code(201).send(presentAction(await actions.propose(changeContext(request), request.params.id, request.body)))
+      reply.code(201).send(presentActionTo(request.principal)(await actions.propose(changeContext(request), request.params.id, request.body)))
   )
 
   app.get(
@@ -60,7 +61,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { limit, cursor, status, incidentId } = request.query
       const rows = await actions.list(request.principal.organizationId, { status, incidentId }, { after: decodeCursor(cursor), limit })
-      return toPage(rows, limit, presentAction)
+      return toPage(rows, limit, presentActionTo(request.principal))
     }
   )
 
@@ -77,7 +78,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      return presentAction(await actions.get(request.principal.organizationId, request.params.id))
+      return presentActionTo(request.principal)(await actions.get(request.principal.organizationId, request.params.id))
     }
   )
 
@@ -94,7 +95,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
       }
     },
-    async (request) => presentAction(await actions.approve(changeContext(request), request.params.id))
+    async (request) => presentActionTo(request.principal)(await actions.approve(changeContext(request), request.params.id))
   )
 
   app.post(
@@ -110,7 +111,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ActionSchema, ...problemResponses(400, 401, 403, 404, 409, 429) }
       }
     },
-    async (request) => presentAction(await actions.reject(changeContext(request), request.params.id, request.body.reason))
+    async (request) => presentActionTo(request.principal)(await actions.reject(changeContext(request), request.params.id, request.body.reason))
   )
 
   app.get(

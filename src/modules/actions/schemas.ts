@@ -1,5 +1,7 @@
 import Type from 'typebox'
 import { ACTION_STATUSES, RUNBOOK_ACTION_TYPES, VERIFICATION_STATES, type actions } from '../../db/schema/index.js'
+import type { Principal } from '../../lib/context.js'
+import { actionShownTo } from '../../lib/redact.js'
 import { iso, Nullable, NullableTimestamp, Timestamp, Uuid } from '../../lib/schemas.js'
 
 export const ActionSchema = Type.Object({
@@ -8,7 +10,10 @@ export const ActionSchema = Type.Object({
   serviceId: Uuid,
   runbookId: Nullable(Uuid),
   type: Type.Enum(RUNBOOK_ACTION_TYPES),
-  params: Type.Record(Type.String(), Type.Unknown()),
+  params: Type.Record(Type.String(), Type.Unknown(), {
+    description:
+      'As proposed, for admins and owners. Below admin, a webhook\'s header values, URL user and password, and query values whose names look secret (token, key, secret, password, signature, auth…) read "[redacted]"; header names are kept.'
+  }),
   reason: Nullable(Type.String()),
   status: Type.Enum(ACTION_STATUSES),
   statusReason: Nullable(Type.String()),
@@ -50,3 +55,6 @@ export const presentAction = (row: typeof actions.$inferSelect) => ({
   finishedAt: iso(row.finishedAt),
   expiresAt: row.expiresAt.toISOString()
 })
+
+/** presentAction for an answer to `principal`: below admin, receivers' secrets in params are redacted. */
+export const presentActionTo = (principal: Principal) => (row: typeof actions.$inferSelect) => actionShownTo(principal.role, presentAction(row))

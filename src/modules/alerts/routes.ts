@@ -4,6 +4,7 @@ import { SEVERITIES } from '../../db/schema/index.js'
 import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { Nullable } from '../../lib/schemas.js'
+import { MAX_DETAILS_BYTES, MAX_DETAILS_KEYS } from '../incidents/lifecycle.js'
 import { IncidentSchema } from '../incidents/schemas.js'
 import { SERVICE_NAME_PATTERN } from '../services/schemas.js'
 
@@ -14,7 +15,7 @@ const AlertBody = Type.Object(
     action: Type.Enum(['trigger', 'resolve'] as const),
     title: Type.String({ minLength: 1, maxLength: 500 }),
     severity: Type.Enum(SEVERITIES),
-    details: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { maxProperties: 100 }))
+    details: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { maxProperties: MAX_DETAILS_KEYS }))
   },
   { additionalProperties: false }
 )
@@ -31,11 +32,16 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['ingestion'],
         operationId: 'ingestAlert',
         summary: 'Trigger or resolve an external alert, deduplicated by dedupKey',
-        description: 'A resolve with no open incident for the key answers 202 with incident null.',
+        description:
+          `One alert (no batch). A resolve closes the open incident with the key, whatever its service, and never registers the service it names; with no open incident it answers 202 with incident null. A trigger for an unknown service registers it within the plan (402 \`plan_limit\` past it). Details over ${MAX_DETAILS_KEYS} keys or ${MAX_DETAILS_BYTES} bytes of JSON are refused (413 \`details_too_large\`); a trigger's details merge into the incident's (its keys win), keeping the older keys only while the whole stays within that bound. A trigger that changes nothing (same title, no escalation, details already as merged) writes nothing and answers the incident as it is.`,
         body: AlertBody,
-        response: { 202: Type.Object({ incident: Nullable(IncidentSchema) }), ...problemResponses(400, 401, 402, 403, 429, 503) }
+        response: { 202: Type.Object({ incident: Nullable(IncidentSchema) }), ...problemResponses(400, 401, 402, 403, 413, 429, 503) }
       }
     },
-    async (request, reply) => reply.code(202).send({ incident: await alerts.handle(changeContext(request), request.body) })
+    async (request, reply) => {
+      const applied = await alerts.apply(changeContext(request), request.body)
+      if (applied.outcome === 'refused') throw applied.error
+      return reply.code(202).send({ incident: applied.incident })
+    }
   )
 }

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { problemResponses } from '../../errors.js'
-import { EVENT_TYPES } from './publisher.js'
-import { EVENT_BLOCK_MS } from './reader.js'
+import { actionShownTo, seesSecrets } from '../../lib/redact.js'
+import { EVENT_TYPES, MAX_EVENT_DATA_BYTES } from './publisher.js'
+import { EVENT_BLOCK_MS, type StreamedEvent } from './reader.js'
 
 const HEARTBEAT_MS = 15_000
 const STREAM_ID = /^\d+-\d+$/
@@ -23,7 +24,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['events'],
         operationId: 'streamEvents',
         summary: 'Server-sent events: anomalies, incidents and actions of the organization',
-        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention). The stream ends when its API key is revoked or its access token expires (within ${EVENT_BLOCK_MS / 1000} s when idle, before any further event otherwise).`,
+        description: `Event types: ${EVENT_TYPES.join(', ')}. Each event's id is its stream id; send it back as Last-Event-ID to resume (1h retention). An event whose data would exceed ${MAX_EVENT_DATA_BYTES} bytes of JSON carries only its top-level scalar fields (strings up to 512 characters) and \`truncated: true\`: read the rest from the API by \`id\`. In action.updated, the action's webhook header values and URL secrets read "[redacted]" unless the stream's credential is admin or above. The stream ends when its API key is revoked or its access token expires (within ${EVENT_BLOCK_MS / 1000} s when idle, before any further event otherwise).`,
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: STREAM_ID.source })) }),
         response: {
           200: { description: 'an endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } },
@@ -54,6 +55,10 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       })
       out.write(`retry: 2000\n: connected\n\n`)
       let lastWrite = Date.now()
+      // action.updated carries the action's params: redacted for the credential's role as it stands now
+      // (authentication is checked again before each batch).
+      const shown = ({ type, data }: StreamedEvent) =>
+        type === 'action.updated' && !seesSecrets(request.principal.role) ? JSON.stringify(actionShownTo(request.principal.role, JSON.parse(data))) : data
       const stillAuthenticated = () => app.authenticate(request).then(
         () => true,
         () => false
@@ -69,8 +74,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
             out.write(': credential revoked or expired\n\n')
             break
           }
-          for (const { id, type, data } of events) {
-            out.write(`id: ${id}\nevent: ${type}\ndata: ${data}\n\n`)
+          for (const event of events) {
+            out.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${shown(event)}\n\n`)
             lastWrite = Date.now()
           }
           if (Date.now() - lastWrite >= HEARTBEAT_MS) {

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { incidents, IncidentSeries, IncidentStatus, Severity } from '../../db/schema/index.js'
 import { InvalidTransitionError } from '../../lib/domain-errors.js'
 import type { Anomaly } from '../detection/schemas.js'
@@ -43,7 +44,7 @@ export type IncidentEvent =
   | { type: 'ongoing' }
   /** new anomalies re-open an incident resolved moments ago: it is flapping */
   | { type: 'reopen'; anomalies: AnomalySignal[] }
-  /** an external alert with the incident's dedup key fires again */
+  /** an external alert with the incident's dedup key fires again (null when it says nothing new) */
   | { type: 'alert'; severity: Severity; title: string; details?: Record<string, unknown> }
   | { type: 'acknowledge'; by: string }
   /** a person, an alert's resolve, or a recovery resolves it */
@@ -92,6 +93,43 @@ export function seriesOf(state: Pick<IncidentState, 'series'> | null, anomalies:
     out.push({ id: a.series, metric: a.metric, labels: a.labels })
   }
   return out
+}
+
+/** An alert incident's details at most: a trigger's own details past these are refused, a merge stays within them. */
+export const MAX_DETAILS_BYTES = 16 * 1024
+export const MAX_DETAILS_KEYS = 100
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '')
+
+/** Why a trigger's details are past the bound, or undefined when they are within it. */
+export function detailsOverBound(details: Record<string, unknown> | undefined): string | undefined {
+  if (!details) return undefined
+  const keys = Object.keys(details).length
+  if (keys > MAX_DETAILS_KEYS) return `details have ${keys} keys; at most ${MAX_DETAILS_KEYS} are taken`
+  const bytes = jsonBytes(details)
+  if (bytes > MAX_DETAILS_BYTES) return `details are ${bytes} bytes of JSON; at most ${MAX_DETAILS_BYTES} are taken`
+  return undefined
+}
+
+/**
+ * A trigger's details merged into the stored ones: the trigger's keys win, and keys only the stored details
+ * have are kept, in stored order, while the result stays within MAX_DETAILS_BYTES and MAX_DETAILS_KEYS (the
+ * rest are dropped). The trigger's own details are within the bound (refused before otherwise), so merges
+ * never grow details past it.
+ */
+export function mergeDetails(stored: Record<string, unknown> | null, incoming: Record<string, unknown> | undefined) {
+  if (!incoming) return stored
+  const entries = Object.entries(incoming)
+  let bytes = jsonBytes(incoming)
+  for (const [key, value] of Object.entries(stored ?? {})) {
+    if (Object.hasOwn(incoming, key)) continue
+    // `"key":value` and a comma: counted whole, so the sum never underestimates the JSON.
+    const added = jsonBytes(key) + jsonBytes(value) + 2
+    if (entries.length >= MAX_DETAILS_KEYS || bytes + added > MAX_DETAILS_BYTES) continue
+    entries.push([key, value])
+    bytes += added
+  }
+  return Object.fromEntries(entries)
 }
 
 const effects = (partial: Partial<IncidentEffects>): IncidentEffects => ({
@@ -163,7 +201,7 @@ export function openIncident(
 
 /**
  * Applies one event. Returns the fields that change and the effects, or null when the event changes
- * nothing (the incident moved on meanwhile); throws InvalidTransitionError for a step its status refuses.
+ * nothing (the incident moved on meanwhile, or an alert repeats what it already says); throws InvalidTransitionError for a step its status refuses.
  */
 export function transition(state: IncidentState, event: IncidentEvent, now: Date): IncidentChange | null {
   const from = ALLOWED_FROM[event.type]
@@ -217,11 +255,14 @@ export function transition(state: IncidentState, event: IncidentEvent, now: Date
       if (!live(state)) return null
       const severity = maxSeverity(state.severity, event.severity)
       const escalated = severity !== state.severity
+      const details = mergeDetails(state.details, event.details)
+      // A repeat of what the incident already says (Alertmanager re-sends firing alerts) writes nothing.
+      if (!escalated && event.title === state.title && isDeepStrictEqual(details, state.details)) return null
       return {
         set: {
           severity,
           title: event.title,
-          details: { ...state.details, ...event.details },
+          details,
           anomalyCount: state.anomalyCount + 1,
           lastAnomalyAt: now
         },

@@ -76,13 +76,14 @@ export function lastResolvedIncidentOfService(tx: Executor, serviceId: string): 
     .then((rows) => rows[0])
 }
 
-/** The organization's open incident with an alert's dedup key, locked for the transaction. */
-export function lockOpenIncidentByDedupKey(tx: Executor, organizationId: string, dedupKey: string): Promise<IncidentRow | undefined> {
+/** The organization's open incident with an alert's dedup key, with its own service's name, locked for the transaction. */
+export function lockOpenIncidentByDedupKey(tx: Executor, organizationId: string, dedupKey: string): Promise<IncidentView | undefined> {
   return tx
-    .select()
+    .select(withServiceName)
     .from(incidents)
+    .innerJoin(services, eq(services.id, incidents.serviceId))
     .where(and(eq(incidents.organizationId, organizationId), eq(incidents.dedupKey, dedupKey), ne(incidents.status, 'resolved')))
-    .for('update')
+    .for('update', { of: incidents })
     .then((rows) => rows[0])
 }
 

@@ -3,7 +3,7 @@ import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { decodeCursor, Page, toPage } from '../../lib/pagination.js'
 import { IdParams } from '../../lib/schemas.js'
-import { presentAction } from '../actions/schemas.js'
+import { presentActionTo } from '../actions/schemas.js'
 import { presentAudit } from '../audit/schemas.js'
 import { presentIncident } from './repository.js'
 import { IncidentDetailSchema, IncidentSchema, ListIncidentsQuery, ResolveBody } from './schemas.js'
@@ -39,13 +39,14 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         operationId: 'getIncident',
         summary: 'An incident with its timeline and actions',
+        description: 'The actions\' webhook header values and URL secrets read "[redacted]" for roles below admin.',
         params: IdParams,
         response: { 200: IncidentDetailSchema, ...problemResponses(400, 401, 404, 429) }
       }
     },
     async (request) => {
       const { incident, timeline, actions } = await incidents.detail(request.principal.organizationId, request.params.id)
-      return { ...presentIncident(incident), timeline: timeline.map(presentAudit), actions: actions.map(presentAction) }
+      return { ...presentIncident(incident), timeline: timeline.map(presentAudit), actions: actions.map(presentActionTo(request.principal)) }
     }
   )
 

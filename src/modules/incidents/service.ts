@@ -237,16 +237,18 @@ export function createIncidentsService(deps: {
 
   /**
    * External alerts deduplicate by key within the organization: a trigger updates the open incident with
-   * that key or opens one; a resolve closes it; a trigger after a resolve opens a new one.
+   * that key or opens one (a repeat that changes nothing writes nothing: `changed` false); a trigger after a
+   * resolve opens a new one.
    */
-  async function applyAlert(ctx: ChangeContext, service: ResolvedService, serviceName: string, input: AlertInput, source: 'alert' | 'alertmanager') {
-    const committed = await db.transaction(async (tx): Promise<Committed | null> => {
+  async function triggerAlert(ctx: ChangeContext, service: ResolvedService, input: AlertInput, source: 'alert' | 'alertmanager') {
+    const outcome = await db.transaction(async (tx): Promise<{ committed: Committed | null; current: IncidentView }> => {
       await serializeCorrelation(tx, `${ctx.organizationId}:${input.dedupKey}`)
-      const row = await lockOpenIncidentByDedupKey(tx, ctx.organizationId, input.dedupKey)
       // The open incident may belong to another service than the alert names now: it keeps its own.
-      const open = row ? { ...row, service: row.serviceId === service.id ? service.name : serviceName } : null
-      if (input.action === 'resolve') return open ? change(tx, ctx, open, { type: 'resolve', by: actorRef(ctx.actor) }) : null
-      if (open) return change(tx, ctx, { ...open, service: service.name }, { type: 'alert', severity: input.severity, title: input.title, details: input.details })
+      const open = await lockOpenIncidentByDedupKey(tx, ctx.organizationId, input.dedupKey)
+      if (open) {
+        const committed = await change(tx, ctx, open, { type: 'alert', severity: input.severity, title: input.title, details: input.details })
+        return { committed, current: open }
+      }
       const opened = openIncident({ title: input.title, severity: input.severity, metrics: [], details: input.details }, clock.now())
       const incident = await insertIncident(
         tx,
@@ -255,7 +257,19 @@ export function createIncidentsService(deps: {
         service.name,
         opened.effects.audit
       )
-      return { incident, effects: opened.effects, proposals: await proposeIf(tx, ctx, opened.effects, incident) }
+      return { committed: { incident, effects: opened.effects, proposals: await proposeIf(tx, ctx, opened.effects, incident) }, current: incident }
+    })
+    if (!outcome.committed) return { incident: presentIncident(outcome.current), changed: false }
+    await announce(ctx.organizationId, outcome.committed)
+    return { incident: presentIncident(outcome.committed.incident), changed: true }
+  }
+
+  /** An alert's resolve closes the open incident with its key, whatever its service; null when none is open. */
+  async function resolveAlert(ctx: ChangeContext, dedupKey: string) {
+    const committed = await db.transaction(async (tx) => {
+      await serializeCorrelation(tx, `${ctx.organizationId}:${dedupKey}`)
+      const open = await lockOpenIncidentByDedupKey(tx, ctx.organizationId, dedupKey)
+      return open ? change(tx, ctx, open, { type: 'resolve', by: actorRef(ctx.actor) }) : null
     })
     if (!committed) return null
     await announce(ctx.organizationId, committed)
@@ -310,6 +324,6 @@ export function createIncidentsService(deps: {
     return incident
   }
 
-  return { list, detail, get, acknowledge, resolve, correlate, keepOpen, applyAlert, resolveQuiet, applyVerdict, announce }
+  return { list, detail, get, acknowledge, resolve, correlate, keepOpen, triggerAlert, resolveAlert, resolveQuiet, applyVerdict, announce }
 }
 export type IncidentsService = ReturnType<typeof createIncidentsService>

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { AppError, problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
-import { AlertmanagerBody, PrometheusSettings } from './schemas.js'
+import { MAX_DETAILS_BYTES, MAX_DETAILS_KEYS } from '../incidents/lifecycle.js'
+import { AlertmanagerBody, AlertmanagerReply, PrometheusSettings } from './schemas.js'
 
 const REMOTE_WRITE_BODY_LIMIT = 8 * 1024 * 1024
 
@@ -92,16 +93,20 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'alertmanagerWebhook',
         summary: 'Alertmanager webhook receiver (payload version 4)',
         description:
-          'Each alert maps to an incident with dedupKey = its fingerprint: firing triggers, resolved resolves. Service from label `service`, else `job`; severity from label `severity` (critical|warning, default warning); annotations become details.',
+          'Each alert maps to an incident with dedupKey = its fingerprint: firing triggers, resolved resolves. Service from label `service`, else `job`; severity from label `severity` (critical|warning, default warning); title from annotation `summary` (first 500 characters), else `alertname`; labels, annotations, generatorURL and startsAt become details. ' +
+          `Each alert is applied or refused on its own, in order, and \`results\` says which, by \`index\`: a firing alert whose service is new and past the plan's services is refused (\`plan_limit\`), as is one whose details exceed ${MAX_DETAILS_KEYS} keys or ${MAX_DETAILS_BYTES} bytes of JSON (\`details_too_large\`); the alerts after it are still applied. A resolved alert never registers a service: with no open incident under its fingerprint it is ignored (\`no_open_incident\`). A firing alert that repeats what its incident says writes nothing (\`unchanged\`). ` +
+          'The answer is 200 whenever the body is valid, even when every alert is refused: Alertmanager neither retries a 4xx nor reads the body, so a 402 would only turn a per-alert refusal into a failed notification whose status depends on how alerts happened to be grouped; refusals are logged with the request id instead. 400 for a malformed body (dropped by Alertmanager); 429/503 make it retry the whole notification (repeats of alerts already applied are no-ops).',
         body: AlertmanagerBody,
-        response: {
-          200: Type.Object({
-            results: Type.Array(Type.Object({ fingerprint: Type.String(), incidentId: Type.Union([Type.String(), Type.Null()]), status: Type.String() }))
-          }),
-          ...problemResponses(400, 401, 402, 403, 429, 503)
-        }
+        response: { 200: AlertmanagerReply, ...problemResponses(400, 401, 403, 429, 503) }
       }
     },
-    async (request) => ({ results: await integrations.alertmanager(changeContext(request), request.body.alerts) })
+    async (request) => {
+      const reply = await integrations.alertmanager(changeContext(request), request.body.alerts)
+      if (reply.refused > 0) {
+        const refusals = reply.results.filter((r) => r.outcome === 'refused').slice(0, 20).map(({ index, fingerprint, code }) => ({ index, fingerprint, code }))
+        request.log.warn({ refusals }, `${reply.refused} of ${reply.results.length} Alertmanager alerts refused (the first 20 listed)`)
+      }
+      return reply
+    }
   )
 }

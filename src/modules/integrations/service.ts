@@ -2,7 +2,7 @@ import type { Plan } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
 import type { Clock } from '../../lib/clock.js'
 import type { ChangeContext } from '../../lib/context.js'
-import type { AlertService } from '../alerts/service.js'
+import type { AlertOutcome, AlertService } from '../alerts/service.js'
 import type { Sample } from '../ingest/schemas.js'
 import type { MetricTypes, SeriesAdmission } from '../ingest/series.js'
 import type { IngestService } from '../ingest/service.js'
@@ -11,10 +11,45 @@ import { seriesOf, serviceOf } from './mapping.js'
 import { decodeWriteRequest } from './remote-write.js'
 import type { AlertmanagerAlert } from './schemas.js'
 
+/** An incident title at most, as `POST /v1/alerts` takes it: a longer `summary` annotation is cut. */
+const MAX_ALERT_TITLE = 500
+
+/**
+ * One Alertmanager alert's line of the answer. `outcome` says what happened; `status` (kept for earlier
+ * clients) is the incident's status, else `no_open_incident` or `refused`.
+ */
+export interface AlertmanagerResult {
+  index: number
+  fingerprint: string
+  outcome: 'applied' | 'refused' | 'ignored'
+  code?: string
+  detail?: string
+  incidentId: string | null
+  status: string
+}
+
+function resultOf(index: number, fingerprint: string, applied: AlertOutcome): AlertmanagerResult {
+  switch (applied.outcome) {
+    case 'applied':
+      return {
+        index,
+        fingerprint,
+        outcome: 'applied',
+        ...(applied.changed ? {} : { code: 'unchanged' }),
+        incidentId: applied.incident.id,
+        status: applied.incident.status
+      }
+    case 'ignored':
+      return { index, fingerprint, outcome: 'ignored', code: applied.code, incidentId: null, status: applied.code }
+    case 'refused':
+      return { index, fingerprint, outcome: 'refused', code: applied.error.code, detail: applied.error.message, incidentId: null, status: 'refused' }
+  }
+}
+
 /** Prometheus remote_write and Alertmanager webhooks, mapped onto ingestion and alerts. */
 export function createIntegrationsService(deps: {
   ingest: Pick<IngestService, 'ingest'>
-  alerts: Pick<AlertService, 'handle'>
+  alerts: Pick<AlertService, 'apply'>
   metricTypes: MetricTypes
   admission: Pick<SeriesAdmission, 'activeOf'>
   clock: Clock
@@ -77,25 +112,30 @@ export function createIntegrationsService(deps: {
     }
   }
 
-  /** Each alert maps to an incident with dedupKey = its fingerprint: firing triggers, resolved resolves. */
+  /**
+   * Each alert maps to an incident with dedupKey = its fingerprint (firing triggers, resolved resolves) and
+   * is applied or refused on its own: one alert past the plan or with oversized details does not stop the
+   * others. Errors that are not about one alert (Postgres down) still fail the request, for a retry.
+   */
   async function alertmanager(ctx: ChangeContext, alerts: AlertmanagerAlert[]) {
-    const results = []
-    for (const alert of alerts) {
-      const incident = await deps.alerts.handle(
+    const results: AlertmanagerResult[] = []
+    for (const [index, alert] of alerts.entries()) {
+      const applied = await deps.alerts.apply(
         ctx,
         {
           service: serviceOf(alert.labels) ?? 'alertmanager',
           dedupKey: `alertmanager:${alert.fingerprint}`,
           action: alert.status === 'firing' ? 'trigger' : 'resolve',
-          title: alert.annotations?.summary ?? alert.labels.alertname ?? 'Alertmanager alert',
+          title: (alert.annotations?.summary ?? alert.labels.alertname ?? 'Alertmanager alert').slice(0, MAX_ALERT_TITLE),
           severity: alert.labels.severity === 'critical' ? 'critical' : 'warning',
           details: { labels: alert.labels, annotations: alert.annotations ?? {}, generatorURL: alert.generatorURL ?? null, startsAt: alert.startsAt ?? null }
         },
         'alertmanager'
       )
-      results.push({ fingerprint: alert.fingerprint, incidentId: incident?.id ?? null, status: incident?.status ?? 'no_open_incident' })
+      results.push(resultOf(index, alert.fingerprint, applied))
     }
-    return results
+    const count = (outcome: AlertmanagerResult['outcome']) => results.filter((r) => r.outcome === outcome).length
+    return { results, applied: count('applied'), refused: count('refused'), ignored: count('ignored') }
   }
 
   return { prometheusSettings, remoteWrite, alertmanager }
