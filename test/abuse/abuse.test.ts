@@ -1,8 +1,10 @@
+import snappy from 'snappyjs'
 import { describe, expect, it } from 'vitest'
 import { globMatches } from '../../src/modules/suppression/matcher.js'
 import { PLAN_LIMITS } from '../../src/modules/subscription/plans.js'
 import { MODEL_BYTES } from '../../src/modules/detection/detector.js'
 import { seriesIdOf } from '../../src/modules/detection/series.js'
+import { encodeWriteRequest } from '../../src/modules/integrations/remote-write.js'
 import { keys } from '../../src/redis/keys.js'
 import { apiKey, call, clockStoppedInAMinute, expectProblem, signup, useApp } from '../helpers.js'
 
@@ -175,5 +177,50 @@ describe('numeric poisoning', () => {
     expect(relearned.json()).toMatchObject({ accepted: 1, learning: 1 })
     const [baseline] = (await call(ctx.app, key, { method: 'GET', url: `/v1/services/${service.id}/baselines` })).json().items
     expect(baseline).toMatchObject({ samples: 1, mean: 2 })
+  })
+})
+
+describe('remote_write is bounded before work', () => {
+  const write = (key: string, payload: Buffer) =>
+    call(ctx.app, key, { method: 'POST', url: '/v1/integrations/prometheus/write', payload, headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy' } })
+
+  it('one series of 300,000 samples on the free plan is a 402 at once, and charges nothing', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const start = clock.now().getTime() - 3_600_000
+    const samples = Array.from({ length: 300_000 }, (_, i) => ({ value: i % 7, timestamp: start + i }))
+    const refused = await write(key, encodeWriteRequest([{ labels: { __name__: 'm', job: 'huge' }, samples }]))
+    expectProblem(refused, 402, 'plan_limit')
+    expect(refused.json().detail).toContain(`more than ${PLAN_LIMITS.free.maxSamplesPerWrite} samples`)
+    expect((await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items).toEqual([])
+    // Nothing was charged: a whole minute's allowance is still there.
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ service: 'after', metric: `m${i % 10}`, value: 1 }))
+    for (let sent = 0; sent < PLAN_LIMITS.free.ingestPerMinute; sent += batch.length) {
+      expect((await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: batch } })).statusCode).toBe(202)
+    }
+  })
+
+  it('a small body of millions of empty series stops decoding at the plan bound', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    // 16,000,000 empty TimeSeries (field 1, length 0): 32 MB raw, about 1.5 MB compressed.
+    const refused = await write(key, snappy.compress(Buffer.alloc(32_000_000, Buffer.from([0x0a, 0x00]))))
+    expectProblem(refused, 402, 'plan_limit')
+    expect(refused.json().detail).toContain(`more than ${PLAN_LIMITS.free.maxSeriesPerWrite} series`)
+  })
+
+  it('a batch that does not fit the rest of the minute is refused whole before scoring (429): nothing learned', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    const batch = (service: string) => Array.from({ length: 1000 }, (_, i) => ({ service, metric: `m${i % 10}`, value: i % 5 }))
+    for (let sent = 0; sent < PLAN_LIMITS.free.ingestPerMinute - 500; sent += 1000) {
+      expect((await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: batch('fill') } })).statusCode).toBe(202)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the counts reach Redis every 100 ms
+    const over = await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: batch('late') } })
+    expectProblem(over, 429, 'rate_limited')
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
+    const services = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items.map((s: { name: string }) => s.name)
+    expect(services).toEqual(['fill'])
   })
 })

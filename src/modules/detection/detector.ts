@@ -189,6 +189,40 @@ export async function scoreServiceBatch(
   }
 }
 
+/**
+ * Samples per script call. Redis runs one script at a time, so a call is a pause for every other client:
+ * at a few microseconds per sample, 500 keep it to a few milliseconds.
+ */
+export const MAX_SAMPLES_PER_CALL = 500
+
+/**
+ * scoreServiceBatch in calls of at most MAX_SAMPLES_PER_CALL samples, one after another (a series' samples
+ * stay in order), merged as one batch: positions are the batch's, counts add up.
+ */
+export async function scoreServiceSamples(
+  redis: Redis,
+  serviceId: string,
+  detection: DetectionConfig,
+  samples: SampleInput[],
+  now = Date.now()
+): Promise<ScoredBatch> {
+  if (samples.length <= MAX_SAMPLES_PER_CALL) return scoreServiceBatch(redis, serviceId, detection, samples, now)
+  const merged: ScoredBatch = { learning: 0, stale: 0, anomalies: [], ended: [], confirmed: [], recentAnomalies: 0, continuing: 0, undescribed: 0 }
+  for (let from = 0; from < samples.length; from += MAX_SAMPLES_PER_CALL) {
+    const part = await scoreServiceBatch(redis, serviceId, detection, samples.slice(from, from + MAX_SAMPLES_PER_CALL), now)
+    const shifted = (marks: DetectedSampleAnomaly[]) => marks.map((mark) => ({ ...mark, index: mark.index + from }))
+    merged.learning += part.learning
+    merged.stale += part.stale
+    merged.anomalies.push(...shifted(part.anomalies))
+    merged.ended.push(...shifted(part.ended))
+    merged.confirmed.push(...shifted(part.confirmed))
+    merged.recentAnomalies = Math.max(merged.recentAnomalies, part.recentAnomalies)
+    merged.continuing += part.continuing
+    merged.undescribed += part.undescribed
+  }
+  return merged
+}
+
 /** The packed model's scalars, in the order score-samples.lua writes them (little-endian doubles), then the profile. */
 const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv', 'k', 'rv', 'rt', 'ra', 'ef', 'ch'] as const
 const MODEL_VERSION = 7

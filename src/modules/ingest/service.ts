@@ -5,7 +5,7 @@ import { errors } from '../../errors.js'
 import type { Clock } from '../../lib/clock.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { keys, TTL } from '../../redis/keys.js'
-import { describeSeries, MAX_SAMPLE_MAGNITUDE, scoreServiceBatch, type SampleInput } from '../detection/detector.js'
+import { describeSeries, MAX_SAMPLE_MAGNITUDE, scoreServiceSamples, type SampleInput } from '../detection/detector.js'
 import type { AppEvent, PublishEvents } from '../events/publisher.js'
 import type { ServiceAnomaly } from '../detection/schemas.js'
 import { kindOf, seriesIdOf, type DeclaredType, type Labels } from '../detection/series.js'
@@ -126,12 +126,22 @@ export function createIngestService(deps: {
    * bounded by what arrives within one flush interval.
    */
   const exhausted = new LRUCache<string, number>({ max: 100_000, ttl: 60_000 })
+  /** the organization's total for a minute as Redis last answered it (every process's samples) */
+  const used = new LRUCache<string, { minute: number; total: number }>({ max: 100_000, ttl: 60_000 })
   let unflushed = new Map<string, { count: number; plan: Plan }>()
-  function checkQuota(organizationId: string, now: number) {
+  /**
+   * Takes `count` samples from the organization's allowance before any is scored, or refuses the whole
+   * batch (429 until the minute ends) when they would not fit: nothing of a refused batch is learned, so
+   * its retry is not counted twice.
+   */
+  function reserveQuota(organizationId: string, plan: Plan, count: number, now: number) {
     const minute = Math.floor(now / 60_000)
-    if (exhausted.get(organizationId) === minute) {
-      throw errors.rateLimited(Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000)))
-    }
+    const retryAfter = () => Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000))
+    if (exhausted.get(organizationId) === minute) throw errors.rateLimited(retryAfter())
+    const known = used.get(organizationId)
+    const total = (known?.minute === minute ? known.total : 0) + (unflushed.get(organizationId)?.count ?? 0)
+    if (count > 0 && total + count > PLAN_LIMITS[plan].ingestPerMinute) throw errors.rateLimited(retryAfter())
+    countQuota(organizationId, plan, count)
   }
   function countQuota(organizationId: string, plan: Plan, count: number) {
     const entry = unflushed.get(organizationId)
@@ -148,9 +158,10 @@ export function createIngestService(deps: {
         const key = keys.ingestQuota(organizationId, minute)
         // One transaction, so the counter never exists without its TTL.
         const replies = await deps.redis.multi().incrby(key, count).expire(key, TTL.ingestQuotaSeconds).exec()
-        const [err, used] = replies?.[0] ?? [new Error('the quota counter was not updated')]
+        const [err, total] = replies?.[0] ?? [new Error('the quota counter was not updated')]
         if (err) throw err
-        if (Number(used) >= PLAN_LIMITS[plan].ingestPerMinute) exhausted.set(organizationId, minute)
+        used.set(organizationId, { minute, total: Number(total) })
+        if (Number(total) >= PLAN_LIMITS[plan].ingestPerMinute) exhausted.set(organizationId, minute)
       })
     ).catch(deps.onQuotaError)
   }
@@ -176,8 +187,21 @@ export function createIngestService(deps: {
   async function ingest(ctx: ChangeContext, plan: Plan, samples: Sample[]) {
     const now = deps.clock.now().getTime()
     const { rejected, accepted } = triage(samples, now)
-    checkQuota(ctx.organizationId, now)
+    reserveQuota(ctx.organizationId, plan, accepted.length, now)
+    try {
+      const result = await ingestReserved(ctx, plan, samples, rejected, accepted, now)
+      // Samples refused after the reservation (a plan limit) give their share back.
+      const unused = accepted.length - result.accepted
+      if (unused > 0) countQuota(ctx.organizationId, plan, -unused)
+      return result
+    } catch (err) {
+      // Not taken (Redis or Postgres failed): the client retries, and is not charged twice.
+      countQuota(ctx.organizationId, plan, -accepted.length)
+      throw err
+    }
+  }
 
+  async function ingestReserved(ctx: ChangeContext, plan: Plan, samples: Sample[], rejected: Rejection[], accepted: Accepted[], now: number) {
     const resolutions = await deps.resolver.resolve(ctx, [...new Set(accepted.map((s) => s.service))])
     const groups = new Map<string, { service: ResolvedService; samples: Accepted[] }>()
     for (const sample of accepted) {
@@ -255,7 +279,7 @@ export function createIngestService(deps: {
             time: sample.time,
             suppressedUpTo: rules.length > 0 ? suppressedUpTo(rules, service.name, sample.metric, sample.time ?? now) : null
           }))
-          const batch = await scoreServiceBatch(deps.redis, service.id, service.detection, inputs, now)
+          const batch = await scoreServiceSamples(deps.redis, service.id, service.detection, inputs, now)
           const distinct = new Set(group.map(({ of }) => of))
           if (batch.undescribed > 0) {
             // New models whose descriptor this process thought stored: Redis lost its state. Describe them all again.
@@ -269,8 +293,6 @@ export function createIngestService(deps: {
           return { service, samples: group, batch }
         })
     )
-    const taken = samples.length - rejected.length
-    if (taken > 0) countQuota(ctx.organizationId, plan, taken)
 
     let learning = 0
     let stale = 0

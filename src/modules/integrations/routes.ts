@@ -24,7 +24,7 @@ export const integrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'prometheusRemoteWrite',
         summary: 'Prometheus remote_write 1.0 (snappy-compressed protobuf WriteRequest)',
         description:
-          'Each series maps to a service (label `service`, else `job`) and a series: `__name__` plus every other label; samples feed the same detection as POST /v1/metrics. Counters (from the metadata Prometheus sends, else `_total`/`_count`/`_sum`) are scored on their per-second rate; histogram buckets are taken, not scored; time-like gauges never alert. 4xx for data Prometheus must drop (malformed body, more series in one write than the plan allows, new series past the plan\'s active series: 402 after the rest is taken), 429/503 for what it should retry.',
+          'Each series maps to a service (label `service`, else `job`) and a series: `__name__` plus every other label; samples feed the same detection as POST /v1/metrics. Counters (from the metadata Prometheus sends, else `_total`/`_count`/`_sum`) are scored on their per-second rate; histogram buckets are taken, not scored; time-like gauges never alert. 4xx for data Prometheus must drop (malformed body, more series or samples in one write than the plan allows — found while decoding, new series past the plan\'s active series: 402 after the rest is taken), 429/503 for what it should retry.',
         response: {
           200: Type.Object({
             series: Type.Integer(),

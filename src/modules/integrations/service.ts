@@ -71,11 +71,8 @@ export function createIntegrationsService(deps: {
    * Prometheus logs why (and does not resend what was taken).
    */
   async function remoteWrite(ctx: ChangeContext, plan: Plan, body: Buffer) {
-    const { series, metadata } = decodeWriteRequest(body)
-    const { maxSeriesPerWrite } = PLAN_LIMITS[plan]
-    if (series.length > maxSeriesPerWrite) {
-      throw errors.planLimit(`${series.length} series in one write; the ${plan} plan allows ${maxSeriesPerWrite} (lower max_samples_per_send or drop labels)`)
-    }
+    const { maxSeriesPerWrite, maxSamplesPerWrite } = PLAN_LIMITS[plan]
+    const { series, metadata } = decodeWriteRequest(body, { series: maxSeriesPerWrite, samples: maxSamplesPerWrite }, plan)
     if (metadata.size > 0) await deps.metricTypes.record(ctx.organizationId, metadata, deps.clock.now().getTime())
     const samples: Sample[] = []
     let skippedSeries = 0

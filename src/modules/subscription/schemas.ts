@@ -9,6 +9,7 @@ export const LimitsSchema = Type.Object({
   ingestPerMinute: Type.Integer({ description: 'metric samples per minute for the organization' }),
   requestsPerMinute: Type.Integer({ description: 'API requests per minute per credential' }),
   maxSeriesPerWrite: Type.Integer({ description: 'series in one Prometheus remote_write request' }),
+  maxSamplesPerWrite: Type.Integer({ description: 'samples in one Prometheus remote_write request' }),
   backtestsPerMinute: Type.Integer({ description: 'POST /v1/services/{id}/backtest requests per minute per organization' }),
   activeSeries: Type.Integer({ description: 'series (metric name + label set) with a sample in the last hour, per organization' }),
   suppressionRules: Type.Integer({ description: 'suppression rules not yet ended, per organization' })

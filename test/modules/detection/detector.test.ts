@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DetectionConfig, Severity } from '../../../src/db/schema/index.js'
-import { EPISODE_CALM_SAMPLES, scoreServiceBatch, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
+import { EPISODE_CALM_SAMPLES, MAX_SAMPLES_PER_CALL, scoreServiceBatch, scoreServiceSamples, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
 import { seriesIdOf } from '../../../src/modules/detection/series.js'
 import { baselinesOf } from '../../../src/modules/detection/window.js'
 import { keys } from '../../../src/redis/keys.js'
@@ -383,5 +383,31 @@ describe('detector (Lua scoring script, real Redis)', () => {
       expect(muted.anomalies[0]).toMatchObject({ severity: 'critical', suppressed: true })
       expect(muted.recentAnomalies).toBe(0)
     })
+  })
+})
+
+describe('calls of bounded length', () => {
+  it('a large batch is scored in calls of at most MAX_SAMPLES_PER_CALL samples, with the same outcome as one call', async () => {
+    const samples = grid(T0, 1200, (i) => (i === 1100 ? 400 : 100 + gaussian(i)() * 2)).map(({ time, value }) => ({
+      series: seriesToScore(METRIC),
+      value,
+      time,
+      suppressedUpTo: null
+    }))
+    const calls: number[] = []
+    const counting = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property !== 'scoreSamples') return Reflect.get(target, property, receiver)
+        return (numKeys: number, ...rest: (string | number)[]) => {
+          calls.push(String(rest[numKeys + 2]).split(';').length - 1)
+          return target.scoreSamples(numKeys, ...rest)
+        }
+      }
+    })
+    const split = await scoreServiceSamples(counting, randomUUID(), config(), samples, samples.at(-1)!.time)
+    expect(calls).toEqual([MAX_SAMPLES_PER_CALL, MAX_SAMPLES_PER_CALL, 1200 - 2 * MAX_SAMPLES_PER_CALL])
+    const whole = await scoreServiceBatch(redis, randomUUID(), config(), samples, samples.at(-1)!.time)
+    expect(split).toEqual(whole)
+    expect(split.anomalies.map((mark) => mark.index)).toContain(1100)
   })
 })

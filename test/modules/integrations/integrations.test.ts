@@ -48,7 +48,7 @@ describe('Prometheus remote_write', () => {
     const series = Array.from({ length: 1001 }, (_, i) => ({ labels: { __name__: `m_${i}`, job: 'wide' }, samples: [{ value: 1, timestamp: Date.now() }] }))
     const res = await write(encodeWriteRequest(series))
     expect(expectProblem(res, 402, 'plan_limit')).toBeDefined()
-    expect(res.json().detail).toContain('1001 series')
+    expect(res.json().detail).toContain('more than 1000 series')
     void WriteRequest
   })
 
