@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import snappy from 'snappyjs'
 import { describe, expect, it } from 'vitest'
 import { globMatches } from '../../src/modules/suppression/matcher.js'
@@ -222,5 +223,33 @@ describe('remote_write is bounded before work', () => {
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
     const services = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items.map((s: { name: string }) => s.name)
     expect(services).toEqual(['fill'])
+  })
+})
+
+describe('batches of unknown service names', () => {
+  it('register within the plan in one transaction, and past the limit take no lock at all', async () => {
+    const org = await signup(ctx.app)
+    const key = (await apiKey(ctx.app, org)).key
+    // Write transactions get an id from one counter: the ids taken while a batch runs bound how many it ran.
+    const xid = async () => Number((await ctx.app.db.execute(sql`select txid_current() as id`)).rows[0]!.id)
+    const batch = (prefix: string) => Array.from({ length: 1000 }, (_, i) => ({ service: `${prefix}-${i}`, metric: 'm', value: 1 }))
+
+    const before = await xid()
+    const first = await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: batch('a') } })
+    const during = (await xid()) - before
+    expect(first.statusCode, first.body).toBe(202)
+    expect(first.json().accepted).toBe(PLAN_LIMITS.free.maxServices)
+    expect(first.json().rejected).toHaveLength(1000 - PLAN_LIMITS.free.maxServices!)
+    expect(first.json().rejected[0]).toMatchObject({ code: 'plan_limit' })
+    expect(during).toBeLessThan(100) // one per name before: over a thousand
+
+    const again = await xid()
+    const second = await call(ctx.app, key, { method: 'POST', url: '/v1/metrics', payload: { samples: batch('b') } })
+    expect(second.json().rejected).toHaveLength(1000)
+    expect((await xid()) - again).toBeLessThan(20)
+    const services = (await call(ctx.app, key, { method: 'GET', url: '/v1/services' })).json().items
+    expect(services).toHaveLength(PLAN_LIMITS.free.maxServices!)
+    const audit = await call(ctx.app, org.token, { method: 'GET', url: '/v1/audit?resourceType=service&limit=100' })
+    expect(audit.json().items.filter((e: { action: string }) => e.action === 'service.created')).toHaveLength(PLAN_LIMITS.free.maxServices!)
   })
 })

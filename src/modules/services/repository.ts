@@ -1,4 +1,4 @@
-import { and, count, eq, isNull } from 'drizzle-orm'
+import { and, count, eq, isNull, sql } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
 import { isUniqueViolation } from '../../db/errors.js'
 import { keysetPage, type PageRequest } from '../../db/keyset.js'
@@ -34,6 +34,19 @@ export async function insertService(exec: Executor, values: typeof services.$inf
   } catch (err) {
     throw duplicateName(err)
   }
+}
+
+/**
+ * Inserts services by name with default settings, skipping names taken meanwhile (by a concurrent
+ * registration): the rows inserted.
+ */
+export function insertServicesByName(exec: Executor, organizationId: string, names: string[], detection: typeof services.$inferInsert.detection) {
+  if (names.length === 0) return Promise.resolve([])
+  return exec
+    .insert(services)
+    .values(names.map((name) => ({ organizationId, name, detection })))
+    .onConflictDoNothing({ target: [services.organizationId, services.name], where: sql`deleted_at IS NULL` })
+    .returning()
 }
 
 export async function updateService(exec: Executor, id: string, values: Partial<typeof services.$inferInsert>, now: Date) {

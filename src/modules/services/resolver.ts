@@ -3,7 +3,6 @@ import { LRUCache } from 'lru-cache'
 import { and, eq, inArray, isNull } from 'drizzle-orm'
 import type { Database } from '../../db/client.js'
 import { services, type DetectionConfig } from '../../db/schema/index.js'
-import { AppError } from '../../errors.js'
 import type { ChangeContext } from '../../lib/context.js'
 import type { InvalidationBus } from '../../lib/invalidation.js'
 import { keys, TTL } from '../../redis/keys.js'
@@ -25,6 +24,7 @@ export const SERVICE_CACHE = 'serviceByName'
 const FORGOTTEN = '-'
 const FORGOTTEN_SECONDS = 30
 const cacheKey = (organizationId: string, name: string) => `${organizationId}:${name}`
+const FULL_MS = 10_000
 
 /**
  * Service names → services for ingestion: in-process LRU, then Redis, then Postgres; unknown names are
@@ -34,10 +34,16 @@ export function createServiceResolver(deps: {
   db: Database
   redis: Redis
   invalidation: InvalidationBus
-  services: Pick<ReturnType<typeof createServicesService>, 'create'>
+  services: Pick<ReturnType<typeof createServicesService>, 'registerAll'>
   onCacheError: (err: unknown) => void
 }) {
   const local = deps.invalidation.register(SERVICE_CACHE, new LRUCache<string, ResolvedService>({ max: 50_000, ttl: 60_000 }))
+  /**
+   * Organizations found at their plan's service limit lately, with the refusal's detail: their unknown names
+   * are refused without a transaction for FULL_MS (or until a service of theirs is deleted in this process),
+   * so a stream of batches of new names past the limit does not queue on the organization's lock.
+   */
+  const full = new LRUCache<string, string>({ max: 100_000, ttl: FULL_MS })
 
   async function fromRedis(organizationId: string, names: string[]) {
     const pipeline = deps.redis.pipeline()
@@ -69,19 +75,23 @@ export function createServiceResolver(deps: {
     return found
   }
 
-  async function register(ctx: ChangeContext, name: string): Promise<Resolution> {
-    try {
-      const row = await deps.services.create(ctx, { name })
-      return { id: row.id, name: row.name, detection: detectionOf(row) }
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'plan_limit') return { rejected: 'plan_limit', detail: err.message }
-      // Registered concurrently by another request: read it back.
-      if (err instanceof AppError && err.code === 'conflict') {
-        const again = (await fromPostgres(ctx.organizationId, [name])).get(name)
-        if (again) return again
+  /** Unknown names, registered in one transaction within the plan; the rest refused. */
+  async function register(ctx: ChangeContext, names: string[]): Promise<Map<string, Resolution>> {
+    const out = new Map<string, Resolution>()
+    let refusal = full.get(ctx.organizationId)
+    if (refusal === undefined) {
+      const { created, refused, plan, maxServices } = await deps.services.registerAll(ctx, names)
+      for (const row of created) out.set(row.name, { id: row.id, name: row.name, detection: detectionOf(row) })
+      if (refused.length > 0) {
+        refusal = `the ${plan} plan allows ${maxServices} services; upgrade to add more`
+        full.set(ctx.organizationId, refusal)
       }
-      throw err
+      // Registered concurrently by another request: read back.
+      const taken = names.filter((name) => !out.has(name) && !refused.includes(name))
+      if (taken.length > 0) for (const [name, service] of await fromPostgres(ctx.organizationId, taken)) out.set(name, service)
     }
+    for (const name of names) if (!out.has(name)) out.set(name, { rejected: 'plan_limit', detail: refusal ?? 'the service could not be registered' })
+    return out
   }
 
   async function resolve(ctx: ChangeContext, names: string[]): Promise<Map<string, Resolution>> {
@@ -103,17 +113,18 @@ export function createServiceResolver(deps: {
       }
       missing = missing.filter((name) => !found.has(name))
     }
-    // Auto-registration is serialised per organization by the plan-limit lock, so do it in order.
-    for (const name of missing) {
-      const resolution = await register(ctx, name)
-      if (!('rejected' in resolution)) local.set(cacheKey(ctx.organizationId, name), resolution)
-      out.set(name, resolution)
+    if (missing.length > 0) {
+      for (const [name, resolution] of await register(ctx, missing)) {
+        if (!('rejected' in resolution)) local.set(cacheKey(ctx.organizationId, name), resolution)
+        out.set(name, resolution)
+      }
     }
     return out
   }
 
   /** After a service is renamed, reconfigured or deleted: drop it from Redis and from every process. */
   async function forget(organizationId: string, name: string) {
+    full.delete(organizationId)
     await deps.redis.set(keys.serviceByName(organizationId, name), FORGOTTEN, 'EX', FORGOTTEN_SECONDS).catch(deps.onCacheError)
     await deps.invalidation.invalidate(SERVICE_CACHE, cacheKey(organizationId, name))
   }

@@ -11,7 +11,7 @@ import { baselinesOf, recentAnomalies, type BaselineQuery } from '../detection/w
 import { PLAN_LIMITS } from '../subscription/plans.js'
 import { findSubscription, lockOrganization } from '../subscription/repository.js'
 import { DETECTION_DEFAULTS } from './schemas.js'
-import { countServices, findService, insertService, listServices, updateService, type ServiceRow } from './repository.js'
+import { countServices, findService, insertService, insertServicesByName, listServices, updateService, type ServiceRow } from './repository.js'
 import type { ServiceResolver } from './resolver.js'
 
 /** Stored configs predate newer settings: defaults fill what a row does not have. */
@@ -88,6 +88,28 @@ export function createServicesService(deps: {
       .catch(conflictOnTakenName)
   }
 
+  /**
+   * Registers the unknown service names of an ingestion batch, in one transaction that locks the
+   * organization once (not once per name): as many as the plan has room for, in order; the rest are
+   * refused. Names registered concurrently by another request are left out of `created` (the caller
+   * reads them back).
+   */
+  async function registerAll(ctx: ChangeContext, names: string[]) {
+    return deps.db.transaction(async (tx) => {
+      await lockOrganization(tx, ctx.organizationId)
+      const plan = (await findSubscription(tx, ctx.organizationId))?.plan ?? 'free'
+      const { maxServices } = PLAN_LIMITS[plan]
+      const room = maxServices === null ? names.length : Math.max(0, maxServices - (await countServices(tx, ctx.organizationId)))
+      const created = await insertServicesByName(tx, ctx.organizationId, names.slice(0, room), { ...DETECTION_DEFAULTS, metrics: {} })
+      await recordAudit(
+        tx,
+        ctx,
+        ...created.map((row) => ({ action: 'service.created', resourceType: 'service', resourceId: row.id, after: presentService(row) }) as const)
+      )
+      return { created, refused: names.slice(room), plan, maxServices }
+    })
+  }
+
   /** Updates a service (detection fields merged over the stored config), then drops its cached copies. */
   async function update(ctx: ChangeContext, id: string, input: UpdateServiceInput) {
     const { before, after } = await deps.db
@@ -144,6 +166,6 @@ export function createServicesService(deps: {
     return recentAnomalies(deps.redis, service.id, window.since, window.offset, window.limit)
   }
 
-  return { get, list, create, update, remove, baselines, anomalies }
+  return { get, list, create, registerAll, update, remove, baselines, anomalies }
 }
 export type ServicesService = ReturnType<typeof createServicesService>
