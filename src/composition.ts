@@ -14,9 +14,10 @@ import { createAlertService } from './modules/alerts/service.js'
 import { createApiKeysService } from './modules/api-keys/service.js'
 import { createAuditService } from './modules/audit/service.js'
 import { createAuthService } from './modules/auth/service.js'
+import { createSessionRevocation } from './modules/auth/sessions.js'
 import { createBacktestService } from './modules/backtest/service.js'
 import { createEventPublisher } from './modules/events/publisher.js'
-import { createEventReader, EVENT_BLOCK_MS } from './modules/events/reader.js'
+import { createEventStreams } from './modules/events/reader.js'
 import { createIncidentsService } from './modules/incidents/service.js'
 import { createMetricTypes, createSeriesAdmission } from './modules/ingest/series.js'
 import { createIngestService } from './modules/ingest/service.js'
@@ -53,7 +54,7 @@ export function createServices(infra: Infrastructure) {
   const { config, db, redis, clock, log } = infra
   const onCacheError = throttled((err: unknown) => log.warn({ err }, 'redis cache unavailable'))
   const publish = createEventPublisher(redis, throttled((err) => log.warn({ err }, 'events not published')))
-  const openEventStream = createEventReader({ redis, blockMs: EVENT_BLOCK_MS })
+  const eventStreams = createEventStreams({ redis, caps: config.eventStreams })
   // A changed service is forgotten by the resolver, which registers unknown names through the services service.
   const services = createServicesService({
     db,
@@ -64,7 +65,12 @@ export function createServices(infra: Infrastructure) {
   const serviceResolver = createServiceResolver({ db, redis, invalidation: infra.invalidation, services, onCacheError })
   const ruleCache = createRuleCache(db, infra.invalidation)
   const plans = createPlanCache(db)
-  const auth = createAuthService({ db, clock, refreshTtlSeconds: config.refreshTokenTtlSeconds })
+  const auth = createAuthService({
+    db,
+    clock,
+    refreshTtlSeconds: config.refreshTokenTtlSeconds,
+    announceRevoked: createSessionRevocation({ redis, invalidation: infra.invalidation, accessTtlSeconds: config.jwt.accessTtlSeconds })
+  })
   const users = createUsersService({ db })
   const apiKeys = createApiKeysService({ db, redis, invalidation: infra.invalidation, clock })
   const subscription = createSubscriptionService({ db, clock, countServices, plans })
@@ -121,7 +127,7 @@ export function createServices(infra: Infrastructure) {
   const backtest = createBacktestService({ redis, services })
   return {
     publish,
-    openEventStream,
+    eventStreams,
     services,
     serviceResolver,
     ruleCache,

@@ -5,6 +5,9 @@ import Value from 'typebox/value'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+/** Actions one worker process runs at once (the BullMQ concurrency of its actions queue). */
+export const ACTION_SLOTS = 5
+
 const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
     default: 'development'
@@ -49,10 +52,19 @@ const EnvSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
   /**
+   * Actions of one organization a worker process runs at once; fewer than its slots, so one tenant's
+   * slow webhooks always leave room for the others' (the rest wait, deferred).
+   */
+  ACTION_CONCURRENCY_PER_ORGANIZATION: Type.Integer({ minimum: 1, maximum: ACTION_SLOTS - 1, default: 2 }),
+  /**
    * Bearer token that GET /metrics requires (its figures span every tenant). Unset, /metrics is open in
    * development and test, and off (404) in production.
    */
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32, maxLength: 512 })),
+  /** Open event streams (GET /v1/events) of one credential, API key or user, per API process; past it, 429. */
+  EVENT_STREAMS_PER_CREDENTIAL: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  /** Open event streams of one organization per API process, at least the per-credential cap; past it, 429. */
+  EVENT_STREAMS_PER_ORGANIZATION: Type.Integer({ minimum: 1, maximum: 100_000, default: 50 }),
   /** Upper bound for any single Redis command; a hung Redis must not hang a request. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 })
 })
@@ -77,12 +89,16 @@ export interface Config {
   trustProxy: false | number | string[]
   redisCommandTimeoutMs: number
   sweepIntervalMs: number
+  /** caps of open event streams in one API process */
+  eventStreams: { perCredential: number; perOrganization: number }
   actions: {
     approvalTtlSeconds: number
     leaseSeconds: number
     verificationWindowSeconds: number
     webhookTimeoutMs: number
     webhookMaxAttempts: number
+    /** running actions per organization in one worker process, below ACTION_SLOTS */
+    concurrencyPerOrganization: number
   }
   port: number
   host: string
@@ -106,6 +122,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (errors.length > 0) {
     const problems = errors.map((e) => `${e.instancePath.slice(1) || 'environment'}: ${e.message}`)
     throw new ConfigError(`invalid configuration — ${[...new Set(problems)].join('; ')}`)
+  }
+
+  if (env.EVENT_STREAMS_PER_ORGANIZATION < env.EVENT_STREAMS_PER_CREDENTIAL) {
+    throw new ConfigError(
+      `invalid configuration — EVENT_STREAMS_PER_ORGANIZATION: must be at least EVENT_STREAMS_PER_CREDENTIAL (${env.EVENT_STREAMS_PER_CREDENTIAL})`
+    )
   }
 
   let jwtSecret = env.JWT_SECRET
@@ -132,12 +154,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     sweepIntervalMs: env.SWEEP_INTERVAL_MS,
+    eventStreams: { perCredential: env.EVENT_STREAMS_PER_CREDENTIAL, perOrganization: env.EVENT_STREAMS_PER_ORGANIZATION },
     actions: {
       approvalTtlSeconds: env.ACTION_APPROVAL_TTL_SECONDS,
       leaseSeconds: env.ACTION_LEASE_SECONDS,
       verificationWindowSeconds: env.VERIFICATION_WINDOW_SECONDS,
       webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
-      webhookMaxAttempts: env.WEBHOOK_MAX_ATTEMPTS
+      webhookMaxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      concurrencyPerOrganization: env.ACTION_CONCURRENCY_PER_ORGANIZATION
     },
     port: env.PORT,
     host: env.HOST,

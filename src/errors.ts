@@ -81,6 +81,7 @@ export const errors = {
     new AppError(429, 'rate_limited', `rate limit exceeded, retry in ${retryAfterSeconds}s`, undefined, {
       'retry-after': String(retryAfterSeconds)
     }),
+  tooManyStreams: (detail: string) => new AppError(429, 'too_many_streams', detail),
   unavailable: (detail: string, retryAfterSeconds = 1) =>
     new AppError(503, 'unavailable', detail, undefined, { 'retry-after': String(retryAfterSeconds) })
 }

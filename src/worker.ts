@@ -2,7 +2,7 @@ import { DelayedError, Worker, type Job, type Queue } from 'bullmq'
 import closeWithGrace from 'close-with-grace'
 import pino, { type Logger } from 'pino'
 import { createServices } from './composition.js'
-import { loadConfigOrExit, type Config } from './config.js'
+import { ACTION_SLOTS, loadConfigOrExit, type Config } from './config.js'
 import { createDb } from './db/client.js'
 import { startReplayer } from './jobs/dlq.js'
 import { createActionRunner } from './jobs/execute-action.js'
@@ -14,7 +14,6 @@ import { throttled } from './lib/throttle.js'
 import { connectLeniently, createRedis } from './redis/client.js'
 import { createQueues, PERIODIC_JOB_OPTIONS } from './redis/queues.js'
 
-const ACTION_CONCURRENCY = 5
 const BUSY_RETRY_MS = 1000
 
 /** Starts the BullMQ workers, their job schedulers and the audit replayer; returns a graceful stop. */
@@ -86,13 +85,14 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
       async (job, token) => {
         const result = await runner.run(job.data.actionId)
         if (result === 'busy') {
-          // Another action of this service is running: come back shortly (not a failed attempt).
+          // Another action of this service is running, or enough of its organization's: come back shortly
+          // (not a failed attempt: moveToDelayed skips the attempt count).
           await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token)
           throw new DelayedError()
         }
         return result
       },
-      { connection, prefix: config.queuePrefix, concurrency: ACTION_CONCURRENCY }
+      { connection, prefix: config.queuePrefix, concurrency: ACTION_SLOTS }
     )
   ]
   for (const worker of workers) {

@@ -17,12 +17,15 @@ import { callWebhook, type Outcome } from './executors.js'
 
 const RECORD_RETRY_MS = 30_000
 
+/** 'busy': not run now, to be tried again shortly (its service or its organization has enough running). */
 export type Execution = 'done' | 'busy' | 'not_claimable'
 
 /**
  * Runs one action at most once. The claim is a guarded transition (approved|queued → running, with a
  * lease): a duplicate or redelivered job finds nothing to claim. A run whose lease expires is never
  * retried here; the sweep marks it needs_review. Outcomes Postgres refuses go to the dead-letter stream.
+ * An organization runs at most `concurrencyPerOrganization` actions at once in this process, so one
+ * tenant's slow webhooks cannot take every slot; its other actions are left unclaimed ('busy').
  */
 export function createActionRunner(deps: {
   db: Database
@@ -32,7 +35,15 @@ export function createActionRunner(deps: {
   clock: Clock
   log: Logger
 }) {
-  const { webhookTimeoutMs, webhookMaxAttempts } = deps.config.actions
+  const { webhookTimeoutMs, webhookMaxAttempts, concurrencyPerOrganization } = deps.config.actions
+  /*
+   * Running actions per organization, counted in this process: fairness is a matter of each process's
+   * slots, and each worker process keeps slots beyond one organization's share for the others, however
+   * many processes run. Not covered: one organization's calls across the fleet (processes × the share),
+   * which fairness does not need; in exchange nothing is held outside the process, so nothing leaks
+   * when one dies.
+   */
+  const running = new Map<string, number>()
 
   async function execute(action: ActionRow): Promise<Outcome> {
     if (action.type === 'dry_run') {
@@ -90,6 +101,22 @@ export function createActionRunner(deps: {
   }
 
   async function run(actionId: string): Promise<Execution> {
+    const organizationId = await deps.execution.organizationOf(actionId)
+    if (organizationId === undefined) return 'not_claimable'
+    // Checked and taken with no await in between: this process's runs cannot both take the last place.
+    const before = running.get(organizationId) ?? 0
+    if (before >= concurrencyPerOrganization) return 'busy'
+    running.set(organizationId, before + 1)
+    try {
+      return await claimAndRun(actionId)
+    } finally {
+      const left = running.get(organizationId)! - 1
+      if (left === 0) running.delete(organizationId)
+      else running.set(organizationId, left)
+    }
+  }
+
+  async function claimAndRun(actionId: string): Promise<Execution> {
     const claimed = await deps.execution.claim(actionId)
     if (claimed === 'busy') return 'busy'
     if (!claimed) return 'not_claimable'

@@ -8,7 +8,8 @@ import { roleAtLeast, type Principal } from '../lib/context.js'
 import { appendRouteHook } from '../lib/route-hooks.js'
 import { throttled } from '../lib/throttle.js'
 import { API_KEY_PREFIX, createApiKeyResolver, type ApiKeyIdentity } from '../modules/api-keys/credentials.js'
-import type { AccessTokenClaims } from '../modules/auth/tokens.js'
+import { createSessionChecker } from '../modules/auth/sessions.js'
+import { isSessionId, type AccessTokenClaims } from '../modules/auth/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -83,6 +84,12 @@ export default fp(
       invalidation: app.invalidation,
       onCacheError: throttled((err) => app.log.warn({ err }, 'api key cache unavailable, using Postgres'))
     })
+    const isSessionLive = createSessionChecker({
+      db: app.db,
+      redis: app.redis,
+      invalidation: app.invalidation,
+      onCacheError: throttled((err) => app.log.warn({ err }, 'session tombstones unavailable, using Postgres'))
+    })
 
     app.decorateRequest('principal', null as unknown as Principal)
     app.decorate('signAccessToken', (claims: AccessTokenClaims) => app.jwt.sign(claims))
@@ -95,6 +102,16 @@ export default fp(
       if (!key) throw refuse(request, 'API key is invalid or revoked')
       return { kind: 'api_key', id: key.id, organizationId: key.organizationId, role: key.role }
     }
+    const ofSession = (request: FastifyRequest, claims: AccessTokenClaims, live: boolean): Principal => {
+      if (!live) throw refuse(request, 'the session of this access token has ended (logged out or revoked)')
+      return { kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }
+    }
+    const ofClaims = (request: FastifyRequest, claims: AccessTokenClaims): Principal | Promise<Principal> => {
+      // A token outlives its session's logout or revocation only until this check: its `sid` must be live.
+      if (!isSessionId(claims.sid)) return ofSession(request, claims, false)
+      const live = isSessionLive(claims.sid)
+      return live instanceof Promise ? live.then((found) => ofSession(request, claims, found)) : ofSession(request, claims, live)
+    }
     /** The caller, synchronously when its API key is in this process's cache. */
     const identify = (request: FastifyRequest): Principal | Promise<Principal> => {
       failures.check(request.ip)
@@ -106,7 +123,7 @@ export default fp(
         return key instanceof Promise ? key.then((found) => ofKey(request, found)) : ofKey(request, key)
       }
       return request.jwtVerify<AccessTokenClaims>().then(
-        (claims): Principal => ({ kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }),
+        (claims) => ofClaims(request, claims),
         () => {
           throw refuse(request, 'access token is invalid or expired')
         }

@@ -22,6 +22,7 @@ export default fp(
     })
     app.decorate('services', services)
     app.addHook('onClose', services.ingest.close)
+    app.addHook('onClose', services.eventStreams.close)
   },
   { name: 'services', dependencies: ['db', 'redis', 'queues'] }
 )

@@ -19,6 +19,8 @@ export const keys = {
   serviceByName: (organizationId: string, name: string) => `service:${organizationId}:${name}`,
   ingestQuota: (organizationId: string, minute: number) => `ingest_quota:${organizationId}:${minute}`,
   apiKeyAuth: (sha256: string) => `auth:apikey:${sha256}`,
+  /** tombstone of a revoked login session, kept as long as an access token naming it can live */
+  revokedSession: (sessionId: string) => `revoked_session:${sessionId}`,
   rateLimitPrefix: 'rate_limit:',
   /** Pub/sub channel: tells every process to drop an in-process cache entry. */
   invalidationChannel: 'autopilot:invalidate'

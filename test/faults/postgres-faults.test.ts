@@ -33,7 +33,9 @@ describe('Postgres stopped for 10 s while actions complete (private cluster)', (
       QUEUE_REDIS_URL: queueRedis.url,
       WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       SWEEP_INTERVAL_MS: '200',
-      ACTION_LEASE_SECONDS: '60'
+      ACTION_LEASE_SECONDS: '60',
+      // The three actions below are one organization's, and must all be running when Postgres stops.
+      ACTION_CONCURRENCY_PER_ORGANIZATION: '3'
     })
     const app = await buildApp(config, { logger: false })
     const stopWorker = await startWorker(config)

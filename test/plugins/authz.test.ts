@@ -125,7 +125,8 @@ describe('authentication and roles', () => {
     expectProblem(await me('Bearer not.a.jwt'), 401, 'unauthorized')
 
     const now = Math.floor(Date.now() / 1000)
-    const claims = { sub: org.ownerId, org: org.organizationId, role: 'owner', sid: id, iss: 'autopilot', aud: 'autopilot-api' }
+    const sid = ctx.app.jwt.decode<{ sid: string }>(org.token)!.sid // a live session: a token's session is checked too
+    const claims = { sub: org.ownerId, org: org.organizationId, role: 'owner', sid, iss: 'autopilot', aud: 'autopilot-api' }
     const secret = ctx.config.jwt.secret
     const hs256 = { alg: 'HS256', typ: 'JWT' }
     // Control: a hand-made token with the right secret and claims is accepted, so the refusals below are meaningful.

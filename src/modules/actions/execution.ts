@@ -4,7 +4,7 @@ import type { Clock } from '../../lib/clock.js'
 import type { Actor, ChangeContext } from '../../lib/context.js'
 import type { PublishEvents } from '../events/publisher.js'
 import { ACTION_FROM, type ActionRow, type Outcome } from './lifecycle.js'
-import { changeAction, findWebhookSecret, lockAction, renewActionLease } from './repository.js'
+import { changeAction, findActionOrganization, findWebhookSecret, lockAction, renewActionLease } from './repository.js'
 import { presentAction } from './schemas.js'
 
 export const WORKER_ACTOR: Actor = { type: 'system', id: 'worker' }
@@ -34,6 +34,9 @@ export function createActionExecution(deps: { db: Database; publish: PublishEven
     }
   }
 
+  /** The action's organization (job payloads carry the action id only); undefined when there is no such action. */
+  const organizationOf = (actionId: string) => findActionOrganization(db, actionId)
+
   /** Extends the lease before each attempt; false when the action is no longer running (e.g. needs_review). */
   const renewLease = (actionId: string) => renewActionLease(db, actionId, leaseUntil())
 
@@ -46,7 +49,7 @@ export function createActionExecution(deps: { db: Database; publish: PublishEven
   /** Announces a change of the action on the organization's event stream. */
   const announce = (row: ActionRow) => deps.publish(row.organizationId, [{ type: 'action.updated', data: presentAction(row) }])
 
-  return { claim, renewLease, webhookSecret, announce }
+  return { organizationOf, claim, renewLease, webhookSecret, announce }
 }
 export type ActionExecution = ReturnType<typeof createActionExecution>
 

@@ -26,6 +26,15 @@ export function findAction(exec: Executor, organizationId: string, id: string): 
     .then((rows) => rows[0])
 }
 
+/** The organization an action belongs to, unlocked: what the worker knows of a job before it claims it. */
+export function findActionOrganization(exec: Executor, id: string): Promise<string | undefined> {
+  return exec
+    .select({ organizationId: actions.organizationId })
+    .from(actions)
+    .where(eq(actions.id, id))
+    .then((rows) => rows[0]?.organizationId)
+}
+
 /** An action locked for the transaction; without an organization, for the worker (job payloads carry ids only). */
 export function lockAction(tx: Executor, id: string, organizationId?: string): Promise<ActionRow | undefined> {
   return tx

@@ -55,6 +55,15 @@ export function findSession(exec: Executor, id: string) {
     .then((rows) => rows[0])
 }
 
+/** Whether the session exists and is not revoked: what its access tokens are worth until they expire. */
+export function isSessionLive(exec: Executor, id: string) {
+  return exec
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
+    .then((rows) => rows.length > 0)
+}
+
 export async function revokeSession(exec: Executor, id: string, reason: string, now: Date) {
   const [row] = await exec
     .update(sessions)

@@ -26,6 +26,8 @@ export interface AuthDeps {
   db: Database
   clock: Clock
   refreshTtlSeconds: number
+  /** after a revocation commits: ends the session's access tokens in every process (sessions.ts) */
+  announceRevoked: (sessionId: string) => Promise<void>
 }
 
 const INVALID_LOGIN = 'email or password is incorrect'
@@ -33,7 +35,9 @@ const INVALID_REFRESH = 'refresh token is invalid, expired or already used'
 
 /**
  * Login sessions: signup, login, refresh-token rotation and logout, each audited. Sessions are granted as
- * claims and a refresh token; the HTTP layer signs the access token.
+ * claims and a refresh token; the HTTP layer signs the access token. A revoked session's access tokens
+ * fail on the next request in every process: the revocation is announced after the commit, and again
+ * when it is repeated (a logout retried after a 503, a stolen token replayed once more).
  */
 export function createAuthService(deps: AuthDeps) {
   const expiry = (now: Date) => new Date(now.getTime() + deps.refreshTtlSeconds * 1000)
@@ -122,11 +126,11 @@ export function createAuthService(deps: AuthDeps) {
     // replayed: someone holds a stolen copy, so the whole session goes. Any other token (a session id with
     // made-up secret, a token older than the session remembers) is only refused: knowing a session's id
     // must not be enough to end it.
-    await deps.db.transaction(async (tx) => {
+    const replayed = await deps.db.transaction(async (tx) => {
       const session = await findSession(tx, sessionId)
-      if (!session || session.revokedAt || !session.retiredTokenHashes.includes(presentedHash)) return
-      const revoked = await revokeSession(tx, session.id, 'refresh_token_reuse', now)
-      if (!revoked) return
+      if (!session || !session.retiredTokenHashes.includes(presentedHash)) return false
+      // Already revoked (a logout, an earlier replay): announced again below, audited once.
+      if (session.revokedAt || !(await revokeSession(tx, session.id, 'refresh_token_reuse', now))) return true
       await recordAudit(
         tx,
         { organizationId: session.organizationId, actor: { type: 'user', id: session.userId }, requestId },
@@ -137,23 +141,27 @@ export function createAuthService(deps: AuthDeps) {
           after: { reason: 'refresh_token_reuse' }
         }
       )
+      return true
     })
+    if (replayed) await deps.announceRevoked(sessionId)
     throw errors.unauthorized(INVALID_REFRESH)
   }
 
   async function logout(refreshToken: string, requestId: string) {
     const sessionId = parseRefreshToken(refreshToken)
     if (!sessionId) return
-    await deps.db.transaction(async (tx) => {
+    const ended = await deps.db.transaction(async (tx) => {
       const session = await findSession(tx, sessionId)
-      if (!session || session.revokedAt || session.refreshTokenHash !== sha256(refreshToken)) return
-      await revokeSession(tx, session.id, 'logout', deps.clock.now())
+      if (!session || session.refreshTokenHash !== sha256(refreshToken)) return false
+      if (session.revokedAt || !(await revokeSession(tx, session.id, 'logout', deps.clock.now()))) return true
       await recordAudit(
         tx,
         { organizationId: session.organizationId, actor: { type: 'user', id: session.userId }, requestId },
         { action: 'session.revoked', resourceType: 'session', resourceId: session.id, after: { reason: 'logout' } }
       )
+      return true
     })
+    if (ended) await deps.announceRevoked(sessionId)
   }
 
   /** The caller as `GET /me` shows it: user or API key, organization, role, plan and limits. */

@@ -21,8 +21,10 @@ export function newRefreshToken(sessionId: string) {
   return { token, hash: sha256(token) }
 }
 
+export const isSessionId = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f-]{36}$/.test(value)
+
 export function parseRefreshToken(token: string) {
   const [sessionId, secret, extra] = token.split('.')
-  if (!sessionId || !secret || extra !== undefined || !/^[0-9a-f-]{36}$/.test(sessionId)) return undefined
+  if (!sessionId || !secret || extra !== undefined || !isSessionId(sessionId)) return undefined
   return sessionId
 }

@@ -1,8 +1,21 @@
 import type { Redis } from 'ioredis'
+import { errors } from '../../errors.js'
 import { keys } from '../../redis/keys.js'
 
-/** How long a read waits for events; an SSE stream re-checks its credential at least this often. */
+/** How long a subscriber waits for events at most; an SSE stream re-checks its credential at least this often. */
 export const EVENT_BLOCK_MS = 5_000
+/**
+ * The shared read's BLOCK: a newly watched organization wakes it with CLIENT UNBLOCK, and should that
+ * wake-up cross the read on its way, the organization joins the next read, at most this much later.
+ */
+const SHARED_BLOCK_MS = 1_000
+/** Events per organization per read, shared or backlog: at most about 410 KiB (data ≤ 8 KiB each). */
+const READ_COUNT = 50
+/**
+ * Bytes of events one stream may hold for its consumer: those waiting plus the batch being written. Past
+ * it the consumer has fallen behind and its stream ends (it resumes with Last-Event-ID).
+ */
+export const STREAM_BUFFER_BYTES = 1024 * 1024
 
 export interface StreamedEvent {
   id: string
@@ -11,31 +24,254 @@ export interface StreamedEvent {
   data: string
 }
 
+export interface StreamCaps {
+  /** open streams of one credential (API key or user) in this process */
+  perCredential: number
+  /** open streams of one organization in this process */
+  perOrganization: number
+}
+
+export interface EventSubscription {
+  /**
+   * The next events: a page of the backlog, those waiting, or those that come within `waitMs` (none if
+   * nothing came, or once the subscription ended). Rejects when Redis is unavailable.
+   */
+  next(waitMs: number): Promise<StreamedEvent[]>
+  /** Aborted when the subscription ends: closed, its consumer fell behind, or Redis failed. */
+  readonly signal: AbortSignal
+  /** True once more than STREAM_BUFFER_BYTES waited for the consumer. */
+  readonly fellBehind: boolean
+  /** Ends the subscription and frees its slot; idempotent. */
+  close(): void
+}
+
+type Entry = [id: string, fields: string[]]
+const eventOf = ([id, fields]: Entry): StreamedEvent => ({ id, type: fields[fields.indexOf('type') + 1]!, data: fields[fields.indexOf('data') + 1]! })
+const bytesOf = (event: StreamedEvent) => event.id.length + event.type.length + Buffer.byteLength(event.data)
+
+/** Orders stream ids (`<ms>-<seq>`, either part may exceed 2^53). */
+function compareIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(BigInt) as [bigint, bigint]
+  const [bMs, bSeq] = b.split('-').map(BigInt) as [bigint, bigint]
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1
+  return aSeq === bSeq ? 0 : aSeq < bSeq ? -1 : 1
+}
+
+interface Subscriber {
+  /** an event of the shared read, in stream order */
+  push(event: StreamedEvent): void
+  fail(err: unknown): void
+}
+
+/** An organization's stream as the shared read follows it: every event up to `cursor` went to `subscribers`. */
+interface Watch {
+  cursor: string
+  subscribers: Set<Subscriber>
+}
+
 /**
- * Reads an organization's event stream for one subscriber: from after `lastEventId`, or from now. Each
- * reader blocks on Redis for up to `blockMs`, so it has a connection of its own; `close` ends it.
+ * The organizations' event streams, read for all the process's subscribers by one connection: a blocking
+ * XREAD over the streams of the organizations that have subscribers, each from the last id read, fanned
+ * out to them. A subscriber that resumes from before that id first pages through its backlog on the
+ * normal connection. Open subscriptions are capped per credential and per organization.
  */
-export function createEventReader(deps: { redis: Pick<Redis, 'duplicate' | 'xrevrange'>; blockMs: number }) {
-  return async function open(organizationId: string, lastEventId?: string) {
-    const key = keys.events(organizationId)
-    let lastId = lastEventId ?? (await deps.redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'
-    const connection = deps.redis.duplicate({ commandTimeout: deps.blockMs + 2000, enableOfflineQueue: true, lazyConnect: false })
+export function createEventStreams(deps: { redis: Redis; caps: StreamCaps }) {
+  const { redis, caps } = deps
+  const watched = new Map<string, Watch>()
+  const openByCredential = new Map<string, number>()
+  const openByOrganization = new Map<string, number>()
+  let reader: Redis | undefined
+  let readerId: number | undefined
+  let reading = false
+
+  function readerConnection(): Redis {
+    if (reader) return reader
+    const connection = redis.duplicate({ connectionName: 'autopilot:events', commandTimeout: SHARED_BLOCK_MS + 2000, enableOfflineQueue: true, lazyConnect: false })
+    // Its failures reach the subscribers through the read; ids are per connection, so a reconnect forgets it.
     connection.on('error', () => {})
-    return {
-      /** The next events, or none after blockMs; throws when Redis is unavailable. */
-      async next(): Promise<StreamedEvent[]> {
-        const batch = await connection.xread('COUNT', 100, 'BLOCK', deps.blockMs, 'STREAMS', key, lastId)
-        const events: StreamedEvent[] = []
-        for (const [, entries] of batch ?? []) {
-          for (const [id, fields] of entries) {
-            events.push({ id, type: fields[fields.indexOf('type') + 1]!, data: fields[fields.indexOf('data') + 1]! })
-            lastId = id
+    connection.on('close', () => (readerId = undefined))
+    connection.on('ready', () => {
+      connection.client('ID').then((id) => (readerId = id), () => {})
+    })
+    reader = connection
+    return connection
+  }
+
+  const wakeReader = () => {
+    if (readerId !== undefined) redis.client('UNBLOCK', readerId).catch(() => {})
+  }
+
+  async function readLoop() {
+    reading = true
+    const connection = readerConnection()
+    try {
+      while (watched.size > 0) {
+        const streams = [...watched]
+        const replies = await connection.xread(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          SHARED_BLOCK_MS,
+          'STREAMS',
+          ...streams.map(([key]) => key),
+          ...streams.map(([, watch]) => watch.cursor)
+        )
+        for (const [key, entries] of replies ?? []) {
+          // Watched anew while this read was out, it may have restarted from a later id.
+          const watch = watched.get(key)
+          for (const entry of watch ? entries : []) {
+            if (compareIds(entry[0], watch!.cursor) <= 0) continue
+            watch!.cursor = entry[0]
+            const event = eventOf(entry)
+            for (const subscriber of watch!.subscribers) subscriber.push(event)
           }
         }
-        return events
+      }
+    } catch (err) {
+      // Redis unavailable: every stream ends, and its client resumes with Last-Event-ID.
+      for (const watch of watched.values()) for (const subscriber of watch.subscribers) subscriber.fail(err)
+      watched.clear()
+    } finally {
+      reading = false
+    }
+  }
+
+  function startWatching(key: string, cursor: string): Watch {
+    const watch: Watch = { cursor, subscribers: new Set() }
+    watched.set(key, watch)
+    wakeReader()
+    return watch
+  }
+
+  /** Takes a slot of the credential and of the organization, or refuses with 429; returns its release. */
+  function reserve(organizationId: string, credential: string): () => void {
+    if ((openByCredential.get(credential) ?? 0) >= caps.perCredential) {
+      throw errors.tooManyStreams(`this credential already has ${caps.perCredential} open event streams, the most it may have at once: close one first`)
+    }
+    if ((openByOrganization.get(organizationId) ?? 0) >= caps.perOrganization) {
+      throw errors.tooManyStreams(`the organization already has ${caps.perOrganization} open event streams on this server, the most it may have at once: close one first`)
+    }
+    const count = (map: Map<string, number>, key: string, delta: number) => {
+      const value = (map.get(key) ?? 0) + delta
+      if (value === 0) map.delete(key)
+      else map.set(key, value)
+    }
+    count(openByCredential, credential, 1)
+    count(openByOrganization, organizationId, 1)
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      count(openByCredential, credential, -1)
+      count(openByOrganization, organizationId, -1)
+    }
+  }
+
+  /**
+   * Subscribes `credential` to the organization's events after `lastEventId`, or from now: its position
+   * is fixed when this resolves, so nothing published afterwards is missed.
+   */
+  async function subscribe(organizationId: string, credential: string, lastEventId?: string): Promise<EventSubscription> {
+    const release = reserve(organizationId, credential)
+    const key = keys.events(organizationId)
+    let latest: string
+    try {
+      latest = (await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'
+    } catch (err) {
+      release()
+      throw err
+    }
+    // A client cannot have seen an event that does not exist yet.
+    const after = lastEventId !== undefined && compareIds(lastEventId, latest) < 0 ? lastEventId : latest
+    const watch = watched.get(key) ?? startWatching(key, latest)
+    const controller = new AbortController()
+    // The shared read delivers what comes after the cursor; what lies between `after` and it is paged.
+    let backlog = compareIds(after, watch.cursor) < 0 ? { from: after, to: watch.cursor } : undefined
+    let newest = backlog ? watch.cursor : after
+    let waiting: StreamedEvent[] = []
+    let waitingBytes = 0
+    let handedBytes = 0
+    let failure: unknown
+    let fellBehind = false
+    let wake: (() => void) | undefined
+
+    const end = () => {
+      watch.subscribers.delete(subscriber)
+      if (watch.subscribers.size === 0 && watched.get(key) === watch) watched.delete(key)
+      waiting = []
+      waitingBytes = 0
+      controller.abort()
+      wake?.()
+    }
+    const subscriber: Subscriber = {
+      push(event) {
+        if (compareIds(event.id, newest) <= 0) return
+        newest = event.id
+        waiting.push(event)
+        waitingBytes += bytesOf(event)
+        if (waitingBytes + handedBytes > STREAM_BUFFER_BYTES) {
+          fellBehind = true
+          end()
+        }
+        wake?.()
       },
-      close: () => connection.disconnect()
+      fail(err) {
+        failure = err
+        end()
+      }
+    }
+    watch.subscribers.add(subscriber)
+    if (!reading) void readLoop()
+
+    return {
+      signal: controller.signal,
+      get fellBehind() {
+        return fellBehind
+      },
+      close() {
+        if (!controller.signal.aborted) end()
+        release()
+      },
+      async next(waitMs) {
+        handedBytes = 0
+        if (failure) throw failure
+        if (controller.signal.aborted) return []
+        if (backlog) {
+          const page = await redis.xrange(key, `(${backlog.from}`, backlog.to, 'COUNT', READ_COUNT)
+          const last = page.at(-1)?.[0]
+          backlog = page.length < READ_COUNT || last === backlog.to ? undefined : { from: last!, to: backlog.to }
+          const events = page.map(eventOf)
+          handedBytes = events.reduce((sum, event) => sum + bytesOf(event), 0)
+          return events
+        }
+        if (waiting.length === 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, waitMs)
+            function done() {
+              clearTimeout(timer)
+              wake = undefined
+              resolve()
+            }
+            wake = done
+          })
+        }
+        if (failure) throw failure
+        const events = waiting
+        handedBytes = waitingBytes
+        waiting = []
+        waitingBytes = 0
+        return events
+      }
+    }
+  }
+
+  return {
+    subscribe,
+    /** Ends the shared read's connection (the streams end first, in the routes' preClose). */
+    close() {
+      reader?.disconnect()
+      reader = undefined
     }
   }
 }
-export type OpenEventStream = ReturnType<typeof createEventReader>
+export type EventStreams = ReturnType<typeof createEventStreams>

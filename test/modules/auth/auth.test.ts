@@ -85,6 +85,8 @@ describe('auth', () => {
 
   it('logout revokes the session; garbage refresh tokens are 401', async () => {
     const org = await signup(ctx.app)
+    // The audit log is read through another session: the logged-out one's access token ends with it.
+    const other = await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: org.email, password: PASSWORD } })
     const out = await ctx.app.inject({ method: 'POST', url: '/v1/auth/logout', payload: { refreshToken: org.refreshToken } })
     expect(out.statusCode).toBe(204)
     const refresh = await ctx.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: org.refreshToken } })
@@ -92,7 +94,8 @@ describe('auth', () => {
     for (const refreshToken of ['nonsense', 'a.b', `${crypto.randomUUID()}.secret`]) {
       expectProblem(await ctx.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } }), 401, 'unauthorized')
     }
-    const audit = await auditActions(ctx.app, org, '&resourceType=session')
+    const sid = ctx.app.jwt.decode<{ sid: string }>(org.token)!.sid
+    const audit = await auditActions(ctx.app, { ...org, token: other.json().accessToken }, `&resourceType=session&resourceId=${sid}`)
     expect(audit.map((entry) => entry.action)).toEqual(['session.revoked', 'session.created'])
   })
 })
