@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis/client.js'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { Database } from './db/client.js'
@@ -38,7 +38,7 @@ export interface Infrastructure {
   config: Config
   db: Database
   /** the state Redis */
-  redis: Redis
+  redis: RedisClient
   invalidation: InvalidationBus
   /** the actions queue's producer; absent where none runs (the reconciler dispatches instead) */
   actionsQueue?: TypedQueue<'actions'>

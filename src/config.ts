@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
+import { parseRedisUrl, REDIS_URL_PATTERN, RedisUrlError } from './redis/client.js'
 import Type, { type Static } from 'typebox'
 import Value from 'typebox/value'
 
@@ -13,8 +14,9 @@ const EnvSchema = Type.Object({
     default: 'development'
   }),
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/autopilot' }),
-  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379/0' }),
-  QUEUE_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** redis://, redis+sentinel://…/<master> or redis+cluster://node,node (see src/redis/client.ts) */
+  REDIS_URL: Type.String({ pattern: REDIS_URL_PATTERN, default: 'redis://127.0.0.1:6379/0' }),
+  QUEUE_REDIS_URL: Type.Optional(Type.String({ pattern: REDIS_URL_PATTERN })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
@@ -128,6 +130,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(
       `invalid configuration — EVENT_STREAMS_PER_ORGANIZATION: must be at least EVENT_STREAMS_PER_CREDENTIAL (${env.EVENT_STREAMS_PER_CREDENTIAL})`
     )
+  }
+
+  for (const [name, url] of [['REDIS_URL', env.REDIS_URL], ['QUEUE_REDIS_URL', env.QUEUE_REDIS_URL]] as const) {
+    if (url === undefined) continue
+    try {
+      parseRedisUrl(url)
+    } catch (err) {
+      if (err instanceof RedisUrlError) throw new ConfigError(`invalid configuration — ${name}: ${err.message}`)
+      throw err
+    }
   }
 
   let jwtSecret = env.JWT_SECRET

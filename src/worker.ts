@@ -11,7 +11,7 @@ import { systemClock, type Clock } from './lib/clock.js'
 import { createInvalidationBus } from './lib/invalidation.js'
 import { isMain } from './lib/is-main.js'
 import { throttled } from './lib/throttle.js'
-import { connectLeniently, createRedis } from './redis/client.js'
+import { connectLeniently, createRedis, duplicateClient } from './redis/client.js'
 import { createQueues, PERIODIC_JOB_OPTIONS } from './redis/queues.js'
 
 const BUSY_RETRY_MS = 1000
@@ -27,7 +27,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     commandTimeout: undefined
   })
   connection.on('error', throttled((err: Error) => logger.warn({ err: err.message }, 'queue redis connection problem')))
-  const replayConnection = connection.duplicate()
+  const replayConnection = duplicateClient(connection, {})
   replayConnection.on('error', () => {})
   const state = createRedis(config.redisUrl, 'state', config.redisCommandTimeoutMs)
   const warnState = throttled((err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'state redis connection problem'))

@@ -16,12 +16,36 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'])
 
+/**
+ * Messages of a dependency that is down or moving: a connection lost or timed out; a Redis Cluster between
+ * masters (CLUSTERDOWN, TRYAGAIN, a slot map being refreshed, redirections that did not settle); a
+ * Sentinel-managed master failing over (READONLY from a demoted master, LOADING, MASTERDOWN, no sentinel).
+ */
+const REDIS_OR_POSTGRES_UNAVAILABLE = new RegExp(
+  [
+    'Connection is closed',
+    "Stream isn't writeable",
+    'Command timed out',
+    'timeout exceeded when trying to connect',
+    'Connection terminated',
+    'CLUSTERDOWN',
+    'TRYAGAIN',
+    'Too many Cluster redirections',
+    'Failed to refresh slots cache',
+    'None of startup nodes is available',
+    "Cluster isn't ready",
+    'Cluster is ended',
+    '^READONLY ',
+    '^LOADING ',
+    '^MASTERDOWN ',
+    'All sentinels are unreachable'
+  ].join('|')
+)
+
 /** Errors thrown by a dependency (Postgres, Redis) that say "try again later", not "you did it wrong". */
 export function isUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false
   const cause = driverError(err)
   if (cause?.code && UNAVAILABLE_CODES.has(cause.code)) return true
-  return /Connection is closed|Stream isn't writeable|Command timed out|timeout exceeded when trying to connect|Connection terminated/i.test(
-    `${err.message} ${cause?.message ?? ''} ${err.cause instanceof Error ? err.cause.message : ''}`
-  )
+  return REDIS_OR_POSTGRES_UNAVAILABLE.test(`${err.message} ${cause?.message ?? ''} ${err.cause instanceof Error ? err.cause.message : ''}`)
 }

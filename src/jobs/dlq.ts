@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 import type { Logger } from 'pino'
 import type { Database } from '../db/client.js'
 import { isUnavailable } from '../db/errors.js'
@@ -30,7 +30,7 @@ export async function applyOutcome(db: Database, entry: DeferredOutcome, now = n
 }
 
 /** Parks a write on the queue Redis (AOF, noeviction) for the replayer. */
-export async function deferOutcome(queueRedis: Redis, entry: DeferredOutcome) {
+export async function deferOutcome(queueRedis: RedisClient, entry: DeferredOutcome) {
   await queueRedis.xadd(DLQ_STREAM, '*', 'entry', JSON.stringify(entry))
 }
 
@@ -40,7 +40,7 @@ export async function deferOutcome(queueRedis: Redis, entry: DeferredOutcome) {
  * with XAUTOCLAIM; after `maxDeliveries` refused attempts (attempts while Postgres is unreachable do not
  * count) an entry moves to `audit:dead-letter` for a person.
  */
-export function startReplayer(deps: { db: Database; redis: Redis; log: Logger; consumer: string; maxDeliveries?: number; idleMs?: number }) {
+export function startReplayer(deps: { db: Database; redis: RedisClient; log: Logger; consumer: string; maxDeliveries?: number; idleMs?: number }) {
   const maxDeliveries = deps.maxDeliveries ?? 20
   const idleMs = deps.idleMs ?? 2000
   let running = true

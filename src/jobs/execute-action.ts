@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 import type { Logger } from 'pino'
 import { v7 as uuidv7 } from 'uuid'
 import type { Config } from '../config.js'
@@ -30,7 +30,7 @@ export type Execution = 'done' | 'busy' | 'not_claimable'
 export function createActionRunner(deps: {
   db: Database
   execution: ActionExecution
-  queueRedis: Redis
+  queueRedis: RedisClient
   config: Pick<Config, 'actions' | 'webhookAllowedHosts'>
   clock: Clock
   log: Logger

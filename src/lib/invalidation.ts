@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 import type { LRUCache } from 'lru-cache'
 import { keys } from '../redis/keys.js'
 
@@ -27,7 +27,7 @@ export const FRESHNESS_MS = 1000
  * asynchronously, so a PONG from the subscriber's node no longer proves delivery; moving the state role
  * to a cluster needs sharded pub/sub (SSUBSCRIBE on the key's slot) or no in-process API-key cache.
  */
-export function createInvalidationBus(redis: Redis, subscriber: Redis, onError: (err: unknown) => void) {
+export function createInvalidationBus(redis: RedisClient, subscriber: RedisClient, onError: (err: unknown) => void) {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const caches = new Map<string, LRUCache<string, any>>()
   /** Connection generation of the subscriber; `subscribed` is the generation whose SUBSCRIBE succeeded. */

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 import { createInvalidationBus, type InvalidationBus } from '../lib/invalidation.js'
 import { throttled } from '../lib/throttle.js'
 import { connectLeniently, createRedis } from '../redis/client.js'
@@ -8,9 +8,9 @@ import { defineScripts } from '../redis/scripts.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /** State role: caches, baselines, windows, rate limits; every key has a TTL. */
-    redis: Redis
+    redis: RedisClient
     /** Queue role: BullMQ and the audit dead-letter stream (noeviction + AOF in production). */
-    queueRedis: Redis
+    queueRedis: RedisClient
     /** Drops in-process cache entries in every process (Redis pub/sub). */
     invalidation: InvalidationBus
   }
@@ -29,8 +29,8 @@ export default fp(
     subscriber.on('error', report('subscriber'))
     await Promise.all([connectLeniently(state, report('state')), connectLeniently(queue, report('queue'))])
     defineScripts(state)
-    app.decorate('redis', state)
-    app.decorate('queueRedis', queue)
+    app.decorate<RedisClient>('redis', state)
+    app.decorate<RedisClient>('queueRedis', queue)
     const invalidation = createInvalidationBus(state, subscriber, report('subscriber'))
     app.decorate('invalidation', invalidation)
     app.addHook('onClose', async () => {

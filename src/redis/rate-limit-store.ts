@@ -1,5 +1,5 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './client.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 
 interface Window {
@@ -22,7 +22,7 @@ type Callback = (err: Error | null, result?: { current: number; ttl: number }) =
  * trip; other processes' hits are seen within one flush interval. While Redis is down the limit keeps
  * being enforced per process.
  */
-export function createBatchedRedisStore(redis: Redis, prefix: string, flushMs: number, onError: (err: unknown) => void, clock: Clock = systemClock) {
+export function createBatchedRedisStore(redis: RedisClient, prefix: string, flushMs: number, onError: (err: unknown) => void, clock: Clock = systemClock) {
   const windows = new Map<string, Window>()
   let flushing = false
 

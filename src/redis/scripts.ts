@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import type { ClientContext, Redis, Result } from 'ioredis'
+import type { ClientContext, Result } from 'ioredis'
+import type { RedisClient } from './client.js'
 
 const lua = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8')
 
@@ -12,7 +13,7 @@ declare module 'ioredis' {
 }
 
 /** Registers the Lua scripts as commands (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or restart). */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   if (typeof redis.scoreSamples === 'function') return
   redis.defineCommand('scoreSamples', { lua: lua('score-samples') })
   redis.defineCommand('forgetSeries', { lua: lua('forget-series') })

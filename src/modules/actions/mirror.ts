@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { keys, TTL } from '../../redis/keys.js'
 import type { ActionRow } from './repository.js'
 
@@ -6,7 +6,7 @@ import type { ActionRow } from './repository.js'
  * The `action:<id>` workflow mirror and the organization's pending list in the state Redis. They are
  * caches for dashboards and quick looks: Postgres decides everything, so a failure here is only reported.
  */
-export async function mirrorAction(redis: Redis, action: ActionRow, onError: (err: unknown) => void) {
+export async function mirrorAction(redis: RedisClient, action: ActionRow, onError: (err: unknown) => void) {
   const pipeline = redis.pipeline()
   pipeline
     .hset(keys.action(action.id), {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { Database, Executor } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
 import type { incidents, IncidentStatus } from '../../db/schema/index.js'
@@ -39,7 +39,7 @@ export interface IncidentLookup {
 
 export interface ActionDeps {
   db: Database
-  redis: Redis
+  redis: RedisClient
   publish: PublishEvents
   incidents: IncidentLookup
   /** absent where no queue producer runs: the reconciler dispatches instead */

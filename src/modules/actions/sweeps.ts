@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { Database } from '../../db/client.js'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import type { Clock } from '../../lib/clock.js'
@@ -41,7 +41,7 @@ const VERIFIER: Actor = { type: 'system', id: 'verifier' }
 /** The worker's periodic work on actions: expiry, abandoned runs, the outbox, and verification. */
 export function createActionSweeps<Committed>(deps: {
   db: Database
-  redis: Redis
+  redis: RedisClient
   clock: Clock
   actions: Pick<ActionService, 'announce' | 'dispatch'>
   incidents: IncidentVerdicts<Committed>

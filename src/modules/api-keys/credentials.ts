@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { LRUCache } from 'lru-cache'
 import type { Database } from '../../db/client.js'
 import type { Role } from '../../db/schema/index.js'
@@ -37,7 +37,7 @@ export const REVOKED = 'revoked'
  * and a lookup that raced an invalidation does not fill it. Lookups fill Redis with SET NX only, so a
  * lookup that read Postgres just before the revocation cannot overwrite the tombstone.
  */
-export function createApiKeyResolver(deps: { db: Database; redis: Redis; invalidation: InvalidationBus; onCacheError: (err: unknown) => void }) {
+export function createApiKeyResolver(deps: { db: Database; redis: RedisClient; invalidation: InvalidationBus; onCacheError: (err: unknown) => void }) {
   const local = deps.invalidation.register(API_KEY_CACHE, new LRUCache<string, ApiKeyIdentity>({ max: 10_000, ttl: 60_000 }))
   // Keys that are not valid: never issued, or revoked. A key is 32 random bytes, valid from its creation
   // until its revocation, which is final: one invalid now is never valid later, so the same wrong key tried

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { Database } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
 import type { Role } from '../../db/schema/index.js'
@@ -14,7 +14,7 @@ import { presentKey } from './schemas.js'
 
 export function createApiKeysService(deps: {
   db: Database
-  redis: Pick<Redis, 'set'>
+  redis: Pick<RedisClient, 'set'>
   invalidation: Pick<InvalidationBus, 'invalidateEverywhere'>
   clock: Clock
 }) {

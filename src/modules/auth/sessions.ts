@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { LRUCache } from 'lru-cache'
 import type { Database } from '../../db/client.js'
 import type { InvalidationBus } from '../../lib/invalidation.js'
@@ -19,7 +19,7 @@ export const SESSION_CACHE = 'session'
  * LRU is trusted only while this process provably receives invalidations, and a lookup that raced an
  * invalidation does not fill it. Only revocations are written to Redis, so no lookup can hide one.
  */
-export function createSessionChecker(deps: { db: Database; redis: Redis; invalidation: InvalidationBus; onCacheError: (err: unknown) => void }) {
+export function createSessionChecker(deps: { db: Database; redis: RedisClient; invalidation: InvalidationBus; onCacheError: (err: unknown) => void }) {
   const live = deps.invalidation.register(SESSION_CACHE, new LRUCache<string, true>({ max: 100_000, ttl: 60_000 }))
 
   async function lookup(sessionId: string): Promise<boolean> {
@@ -52,7 +52,7 @@ export function createSessionChecker(deps: { db: Database; redis: Redis; invalid
  * when Redis refuses (the caller's 503 says to repeat, which repeats this).
  */
 export function createSessionRevocation(deps: {
-  redis: Pick<Redis, 'set'>
+  redis: Pick<RedisClient, 'set'>
   invalidation: Pick<InvalidationBus, 'invalidateEverywhere'>
   accessTtlSeconds: number
 }) {

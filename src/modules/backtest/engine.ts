@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { DetectionConfig, Severity } from '../../db/schema/index.js'
 import { scoreServiceBatch, seriesToScore, type DetectedSampleAnomaly, type ModelKeys, type ScoredSeries } from '../detection/detector.js'
 import { kindOf, seriesIdOf } from '../detection/series.js'
@@ -147,7 +147,7 @@ function simulateIncidents(settings: IncidentSettings) {
  * window, incident, event or action.
  */
 export async function runBacktest(
-  redis: Redis,
+  redis: RedisClient,
   detection: DetectionConfig,
   rows: BacktestRow[],
   options: { deadline?: number } = {}

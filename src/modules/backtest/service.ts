@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import { AppError, errors, type FieldError } from '../../errors.js'
 import { MAX_EPOCH_MS } from '../../lib/schemas.js'
@@ -82,7 +82,7 @@ const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString()
  * in a history, through the live scoring script on scratch keys and the incident lifecycle on a simulated
  * clock. Nothing live is touched.
  */
-export function createBacktestService(deps: { redis: Redis; services: Pick<ServicesService, 'get'> }) {
+export function createBacktestService(deps: { redis: RedisClient; services: Pick<ServicesService, 'get'> }) {
   async function backtest(organizationId: string, serviceId: string, body: BacktestBody) {
     // A budget of real computing time, whatever the service's clock says; parsing counts too.
     const deadline = Date.now() + TIME_BUDGET_MS

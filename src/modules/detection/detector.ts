@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { DetectionConfig, Severity } from '../../db/schema/index.js'
 import { keys, TTL } from '../../redis/keys.js'
 import '../../redis/scripts.js'
@@ -125,7 +125,7 @@ const HEADER = 5
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
 export async function scoreServiceBatch(
-  redis: Redis,
+  redis: RedisClient,
   serviceId: string,
   detection: DetectionConfig,
   samples: SampleInput[],
@@ -200,7 +200,7 @@ export const MAX_SAMPLES_PER_CALL = 500
  * stay in order), merged as one batch: positions are the batch's, counts add up.
  */
 export async function scoreServiceSamples(
-  redis: Redis,
+  redis: RedisClient,
   serviceId: string,
   detection: DetectionConfig,
   samples: SampleInput[],

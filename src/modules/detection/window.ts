@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { DetectionConfig } from '../../db/schema/index.js'
 import { keys, TTL } from '../../redis/keys.js'
 import { decodeModel, liveKeys, type ModelKeys, type SeriesDescriptor } from './detector.js'
@@ -25,7 +25,7 @@ function decodeAnomaly(member: string): Anomaly {
 }
 
 /** The descriptors of some of a service's series (labels, metric, kind); absent ids are left out. */
-async function descriptorsOf(redis: Redis, space: ModelKeys, ids: string[]): Promise<Map<string, SeriesDescriptor>> {
+async function descriptorsOf(redis: RedisClient, space: ModelKeys, ids: string[]): Promise<Map<string, SeriesDescriptor>> {
   if (ids.length === 0) return new Map()
   const values = await redis.hmget(space.series, ...ids)
   const found = new Map<string, SeriesDescriptor>()
@@ -36,7 +36,7 @@ async function descriptorsOf(redis: Redis, space: ModelKeys, ids: string[]): Pro
 }
 
 /** Anomalies of a service since `since` (never more than the 1h window), newest first. */
-export async function recentAnomalies(redis: Redis, serviceId: string, since: number, offset = 0, limit = 1000) {
+export async function recentAnomalies(redis: RedisClient, serviceId: string, since: number, offset = 0, limit = 1000) {
   const from = Math.max(since, Date.now() - TTL.anomalyWindowMs)
   const members = (await redis.zrevrangebyscore(keys.recentAnomalies(serviceId), '+inf', from, 'LIMIT', offset, limit)) as string[]
   const anomalies = members.map(decodeAnomaly)
@@ -88,7 +88,7 @@ const MAX_SCANNED_PER_PAGE = 10_000
  * are dropped from the index as they are met.
  */
 export async function baselinesOf(
-  redis: Redis,
+  redis: RedisClient,
   serviceId: string,
   detection: Pick<DetectionConfig, 'minSamples' | 'minSpanSeconds' | 'seasonality'>,
   query: BaselineQuery = {},
@@ -156,7 +156,7 @@ export async function baselinesOf(
 
 /** Every baseline of the given metrics, page after page, up to `max` series. */
 export async function allBaselinesOf(
-  redis: Redis,
+  redis: RedisClient,
   serviceId: string,
   detection: Pick<DetectionConfig, 'minSamples' | 'minSpanSeconds' | 'seasonality'>,
   metrics: string[],

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { keys, TTL } from '../../redis/keys.js'
 
 export const EVENT_TYPES = ['anomaly.detected', 'incident.opened', 'incident.updated', 'incident.resolved', 'action.updated'] as const
@@ -37,7 +37,7 @@ export function eventDataOf(data: unknown): string {
  * Appends events to the organization's stream, each cut to MAX_EVENT_DATA_BYTES. Events are notifications: Postgres already holds the
  * state they describe, so a failure here is reported and the caller carries on.
  */
-export function createEventPublisher(redis: Redis, onError: (err: unknown) => void) {
+export function createEventPublisher(redis: RedisClient, onError: (err: unknown) => void) {
   return async function publish(organizationId: string, events: AppEvent[]): Promise<void> {
     if (events.length === 0) return
     const key = keys.events(organizationId)

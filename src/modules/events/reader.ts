@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import { duplicateClient, isCluster, type RedisClient } from '../../redis/client.js'
 import { errors } from '../../errors.js'
 import { keys } from '../../redis/keys.js'
 
@@ -75,23 +75,23 @@ interface Watch {
  * out to them. A subscriber that resumes from before that id first pages through its backlog on the
  * normal connection. Open subscriptions are capped per credential and per organization.
  */
-export function createEventStreams(deps: { redis: Redis; caps: StreamCaps }) {
+export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps }) {
   const { redis, caps } = deps
   const watched = new Map<string, Watch>()
   const openByCredential = new Map<string, number>()
   const openByOrganization = new Map<string, number>()
-  let reader: Redis | undefined
+  let reader: RedisClient | undefined
   let readerId: number | undefined
   let reading = false
 
-  function readerConnection(): Redis {
+  function readerConnection(): RedisClient {
     if (reader) return reader
-    const connection = redis.duplicate({ connectionName: 'autopilot:events', commandTimeout: SHARED_BLOCK_MS + 2000, enableOfflineQueue: true, lazyConnect: false })
+    const connection = duplicateClient(redis, { connectionName: 'autopilot:events', commandTimeout: SHARED_BLOCK_MS + 2000, enableOfflineQueue: true, lazyConnect: false })
     // Its failures reach the subscribers through the read; ids are per connection, so a reconnect forgets it.
     connection.on('error', () => {})
     connection.on('close', () => (readerId = undefined))
     connection.on('ready', () => {
-      connection.client('ID').then((id) => (readerId = id), () => {})
+      if (!isCluster(connection)) connection.client('ID').then((id) => (readerId = id), () => {})
     })
     reader = connection
     return connection

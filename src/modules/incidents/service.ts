@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { LRUCache } from 'lru-cache'
 import type { Database, Executor } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
@@ -90,7 +90,7 @@ interface Committed {
  */
 export function createIncidentsService(deps: {
   db: Database
-  redis: Redis
+  redis: RedisClient
   publish: PublishEvents
   clock: Clock
   onCacheError: (err: unknown) => void

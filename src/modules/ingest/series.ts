@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { LRUCache } from 'lru-cache'
 import { keys, TTL } from '../../redis/keys.js'
 import '../../redis/scripts.js'
@@ -14,7 +14,7 @@ const ADMIT_CHUNK = 1000
  * limit. Series this process admitted within TOUCH_MS cost nothing; the others go to Redis in one script
  * call per 1,000, which refreshes the known and admits the new while there is room.
  */
-export function createSeriesAdmission(deps: { redis: Redis }) {
+export function createSeriesAdmission(deps: { redis: RedisClient }) {
   const admitted = new LRUCache<string, true>({ max: 500_000, ttl: TOUCH_MS })
   const counts = new LRUCache<string, number>({ max: 10_000 })
 
@@ -69,7 +69,7 @@ const TYPES_FRESH_MS = 30_000
  * Metric types from Prometheus remote_write metadata, per organization: kept in Redis (Prometheus resends
  * them every minute, so they are reconstructible), read through a 30 s in-process copy.
  */
-export function createMetricTypes(deps: { redis: Redis }) {
+export function createMetricTypes(deps: { redis: RedisClient }) {
   const cache = new LRUCache<string, { at: number; types: Map<string, MetadataType> }>({ max: 10_000 })
 
   async function typesOf(organizationId: string, now: number): Promise<Map<string, MetadataType>> {

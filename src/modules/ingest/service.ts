@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { LRUCache } from 'lru-cache'
 import type { Plan } from '../../db/schema/index.js'
 import { errors } from '../../errors.js'
@@ -109,7 +109,7 @@ function triage(samples: Sample[], now: number) {
 }
 
 export function createIngestService(deps: {
-  redis: Redis
+  redis: RedisClient
   resolver: ServiceResolver
   rules: RuleCache
   incidents: Pick<IncidentsService, 'correlate' | 'keepOpen'>
@@ -282,7 +282,7 @@ export function createIngestService(deps: {
           const batch = await scoreServiceSamples(deps.redis, service.id, service.detection, inputs, now)
           const distinct = new Set(group.map(({ of }) => of))
           if (batch.undescribed > 0) {
-            // New models whose descriptor this process thought stored: Redis lost its state. Describe them all again.
+            // New models whose descriptor this process thought stored: RedisClient lost its state. Describe them all again.
             const all = [...distinct].map((of) => [of.series.id, describeSeries(of.series.metric, of.labels, of.series.kind)])
             const key = keys.series(service.id)
             await deps.redis.multi().hset(key, Object.fromEntries(all)).pexpire(key, TTL.baselineMs).exec()

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import { LRUCache } from 'lru-cache'
 import { and, eq, inArray, isNull } from 'drizzle-orm'
 import type { Database } from '../../db/client.js'
@@ -32,7 +32,7 @@ const FULL_MS = 10_000
  */
 export function createServiceResolver(deps: {
   db: Database
-  redis: Redis
+  redis: RedisClient
   invalidation: InvalidationBus
   services: Pick<ReturnType<typeof createServicesService>, 'registerAll'>
   onCacheError: (err: unknown) => void

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { Database } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
 import type { DetectionConfig } from '../../db/schema/index.js'
@@ -52,7 +52,7 @@ const conflictOnTakenName = (err: unknown): never => {
 export function createServicesService(deps: {
   db: Database
   /** the state Redis, where detection keeps baselines and recent anomalies */
-  redis: Redis
+  redis: RedisClient
   clock: Clock
   /** forgets a changed service in every process's name cache */
   resolver: Pick<ServiceResolver, 'forget'>

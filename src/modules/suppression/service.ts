@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/client.js'
 import type { Database } from '../../db/client.js'
 import type { PageRequest } from '../../db/keyset.js'
 import { errors } from '../../errors.js'
@@ -21,7 +21,7 @@ const PREVIEW_MAX_SERVICES = 500
 export function createSuppressionService(deps: {
   db: Database
   /** the state Redis, where detection keeps each service's recent anomalies */
-  redis: Redis
+  redis: RedisClient
   ruleCache: Pick<RuleCache, 'changed'>
   clock: Clock
 }) {
