@@ -138,3 +138,129 @@ export async function startTcpProxy(targetPort: number) {
     }
   }
 }
+
+/**
+ * A private Redis Cluster on spare loopback ports: `masters` masters with `replicasPerMaster` replicas each
+ * (Debian's redis-server with --cluster-enabled, joined by `redis-cli --cluster create`), in its own
+ * temporary directory. `url` is a redis+cluster:// URL naming every node.
+ */
+export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } = {}) {
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'autopilot-cluster-'))
+  const count = masters * (1 + replicasPerMaster)
+  const ports: number[] = []
+  while (ports.length < count) {
+    const port = await freePort()
+    // The cluster bus listens on port + 10000: both must be free.
+    if (port + 10_000 <= 65_535 && !ports.includes(port)) ports.push(port)
+  }
+  const children = new Map<number, ChildProcess>()
+  const launch = (port: number) => {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+        '--dir', dir
+      ],
+      { stdio: 'ignore' }
+    )
+    children.set(port, child)
+  }
+  ports.forEach(launch)
+  const ping = async (port: number) => {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      return await probe.ping()
+    } finally {
+      probe.disconnect()
+    }
+  }
+  for (const port of ports) {
+    for (let i = 0; ; i++) {
+      if (await ping(port).catch(() => null)) break
+      if (i > 100) throw new Error(`redis-server on ${port} did not start`)
+      await sleep(50)
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    const create = spawn('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], {
+      stdio: 'ignore'
+    })
+    create.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited ${code}`))))
+  })
+  /** CLUSTER INFO of a node, as a map. */
+  const info = async (port: number) => {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      const text = (await client.cluster('INFO')) as string
+      return new Map(text.split(/\r?\n/).filter(Boolean).map((line) => line.split(':') as [string, string]))
+    } finally {
+      client.disconnect()
+    }
+  }
+  const settled = async (live: number[]) => {
+    for (let i = 0; i < 200; i++) {
+      const states = await Promise.all(live.map((port) => info(port).catch(() => null)))
+      if (states.every((state) => state?.get('cluster_state') === 'ok' && state.get('cluster_slots_ok') === '16384')) return
+      await sleep(100)
+    }
+    throw new Error('the cluster did not reach state ok')
+  }
+  await settled(ports)
+  /** The ports of the current masters. */
+  const mastersNow = async () => {
+    const client = new Redis({ port: ports.find((p) => children.get(p)?.exitCode === null)!, host: '127.0.0.1', lazyConnect: true })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      const nodes = (await client.cluster('NODES')) as string
+      return nodes
+        .split('\n')
+        .filter((line) => line.includes('master') && !line.includes('fail'))
+        .map((line) => Number(line.split(' ')[1]!.split('@')[0]!.split(':')[1]))
+    } finally {
+      client.disconnect()
+    }
+  }
+  return {
+    url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    ports,
+    mastersNow,
+    /** Waits until every live node sees the cluster ok (after a failover). */
+    settled: () => settled(ports.filter((p) => children.get(p)?.exitCode === null && children.get(p)?.signalCode === null)),
+    /** kill -9 of one node. */
+    async kill(port: number) {
+      const child = children.get(port)!
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    },
+    /** Every live master's keys flushed (tests isolate by organization; this is for a fresh start). */
+    async flushAll() {
+      for (const port of await mastersNow()) {
+        const client = new Redis({ port, host: '127.0.0.1' })
+        await client.flushall().catch(() => undefined)
+        client.disconnect()
+      }
+    },
+    async stop() {
+      await Promise.all(
+        [...children.values()].map(async (child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return
+          const exited = new Promise((resolve) => child.once('exit', resolve))
+          child.kill('SIGKILL')
+          await exited
+        })
+      )
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
