@@ -205,29 +205,66 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
       client.disconnect()
     }
   }
-  const settled = async (live: number[]) => {
-    for (let i = 0; i < 200; i++) {
-      const states = await Promise.all(live.map((port) => info(port).catch(() => null)))
-      if (states.every((state) => state?.get('cluster_state') === 'ok' && state.get('cluster_slots_ok') === '16384')) return
-      await sleep(100)
-    }
-    throw new Error('the cluster did not reach state ok')
-  }
-  await settled(ports)
-  /** The ports of the current masters. */
-  const mastersNow = async () => {
-    const client = new Redis({ port: ports.find((p) => children.get(p)?.exitCode === null)!, host: '127.0.0.1', lazyConnect: true })
+  /** CLUSTER NODES of a node: id, port, flags, master id, link state, slot ranges. */
+  const nodesOf = async (port: number) => {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     client.on('error', () => {})
     try {
       await client.connect()
-      const nodes = (await client.cluster('NODES')) as string
-      return nodes
+      const text = (await client.cluster('NODES')) as string
+      return text
         .split('\n')
-        .filter((line) => line.includes('master') && !line.includes('fail'))
-        .map((line) => Number(line.split(' ')[1]!.split('@')[0]!.split(':')[1]))
+        .filter(Boolean)
+        .map((line) => {
+          const [id, address, flags, master, , , , link, ...slots] = line.split(' ') as string[]
+          return { id: id!, port: Number(address!.split('@')[0]!.split(':')[1]), flags: flags!.split(','), master: master!, link: link!, slots }
+        })
     } finally {
       client.disconnect()
     }
+  }
+  /**
+   * Every live node sees the cluster ok, every slot served, and (with replicas) every master that serves
+   * slots has its replicas attached with their replication link up: only then can a killed master fail over.
+   */
+  const settled = async (live: number[]) => {
+    for (let i = 0; i < 300; i++) {
+      const states = await Promise.all(live.map((port) => info(port).catch(() => null)))
+      const ok = states.every((state) => state?.get('cluster_state') === 'ok' && state.get('cluster_slots_ok') === '16384')
+      if (ok && (replicasPerMaster === 0 || (await replicasAttached(live)))) return
+      await sleep(100)
+    }
+    throw new Error('the cluster did not settle')
+  }
+  const replicasAttached = async (live: number[]) => {
+    const nodes = await nodesOf(live[0]!).catch(() => [])
+    const serving = nodes.filter((node) => node.flags.includes('master') && !node.flags.includes('fail') && node.slots.length > 0)
+    if (serving.length !== masters) return false
+    for (const master of serving) {
+      const replicas = nodes.filter((node) => node.master === master.id && !node.flags.includes('fail') && live.includes(node.port))
+      if (replicas.length < Math.min(replicasPerMaster, live.length - masters)) return false
+      for (const replica of replicas) {
+        const client = new Redis({ port: replica.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+        client.on('error', () => {})
+        try {
+          await client.connect()
+          if (!/master_link_status:up/.test(await client.info('replication'))) return false
+        } catch {
+          return false
+        } finally {
+          client.disconnect()
+        }
+      }
+    }
+    return true
+  }
+  await settled(ports)
+  /** The ports of the masters serving slots now. */
+  const mastersNow = async () => {
+    const live = ports.find((p) => children.get(p)?.exitCode === null && children.get(p)?.signalCode === null)!
+    return (await nodesOf(live))
+      .filter((node) => node.flags.includes('master') && !node.flags.includes('fail') && node.slots.length > 0)
+      .map((node) => node.port)
   }
   return {
     url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,

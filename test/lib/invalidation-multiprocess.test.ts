@@ -58,7 +58,8 @@ describe('in-process caches across API processes', () => {
   })
 })
 
-describe('a process whose Redis connections silently stop answering', () => {
+// One standalone server behind a TCP proxy: on a cluster, test/cluster covers a lost node (a killed master).
+describe.skipIf(process.env.REDIS_URL?.startsWith('redis+cluster'))('a process whose Redis connections silently stop answering', () => {
   let proxy: Awaited<ReturnType<typeof startTcpProxy>>
   let c: FastifyInstance
   beforeAll(async () => {
