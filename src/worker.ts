@@ -11,8 +11,8 @@ import { systemClock, type Clock } from './lib/clock.js'
 import { createInvalidationBus } from './lib/invalidation.js'
 import { isMain } from './lib/is-main.js'
 import { throttled } from './lib/throttle.js'
-import { connectLeniently, createRedis, duplicateClient } from './redis/client.js'
-import { createQueues, PERIODIC_JOB_OPTIONS } from './redis/queues.js'
+import { connectLeniently, createRedis, duplicateClient, isCluster } from './redis/client.js'
+import { createQueues, PERIODIC_JOB_OPTIONS, queuePrefix } from './redis/queues.js'
 
 const BUSY_RETRY_MS = 1000
 
@@ -32,8 +32,9 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   const state = createRedis(config.redisUrl, 'state', config.redisCommandTimeoutMs)
   const warnState = throttled((err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'state redis connection problem'))
   await connectLeniently(state, warnState)
-  const subscriber = createRedis(config.redisUrl, 'state', config.redisCommandTimeoutMs, { lazyConnect: false, enableOfflineQueue: true })
-  subscriber.on('error', warnState)
+  // On a cluster the bus opens its own subscriber, to the master of its channel's slot.
+  const subscriber = isCluster(state) ? undefined : createRedis(config.redisUrl, 'state', config.redisCommandTimeoutMs, { lazyConnect: false, enableOfflineQueue: true })
+  subscriber?.on('error', warnState)
   const invalidation = createInvalidationBus(state, subscriber, warnState)
 
   const queues = createQueues(connection, config.queuePrefix)
@@ -78,8 +79,8 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   }
 
   const workers = [
-    new Worker('timers', periodic, { connection, prefix: config.queuePrefix, concurrency: 1 }),
-    new Worker('maintenance', periodic, { connection, prefix: config.queuePrefix, concurrency: 1 }),
+    new Worker('timers', periodic, { connection, prefix: queuePrefix(config.queuePrefix, 'timers'), concurrency: 1 }),
+    new Worker('maintenance', periodic, { connection, prefix: queuePrefix(config.queuePrefix, 'maintenance'), concurrency: 1 }),
     new Worker<{ actionId: string }>(
       'actions',
       async (job, token) => {
@@ -92,7 +93,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
         }
         return result
       },
-      { connection, prefix: config.queuePrefix, concurrency: ACTION_SLOTS }
+      { connection, prefix: queuePrefix(config.queuePrefix, 'actions'), concurrency: ACTION_SLOTS }
     )
   ]
   for (const worker of workers) {
@@ -111,7 +112,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     await Promise.all(Object.values(queues).map((queue) => queue.close()))
     invalidation.close()
     await services.ingest.close()
-    await Promise.all([connection, replayConnection, state, subscriber].map((client) => client.quit().catch(() => client.disconnect())))
+    await Promise.all([connection, replayConnection, state, ...(subscriber ? [subscriber] : [])].map((client) => client.quit().catch(() => client.disconnect())))
     await pool.end()
   }
   // The current workers are exposed for inspection (tests, diagnostics); stop() is the handle's purpose.

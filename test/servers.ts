@@ -240,9 +240,11 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     const nodes = await nodesOf(live[0]!).catch(() => [])
     const serving = nodes.filter((node) => node.flags.includes('master') && !node.flags.includes('fail') && node.slots.length > 0)
     if (serving.length !== masters) return false
-    for (const master of serving) {
-      const replicas = nodes.filter((node) => node.master === master.id && !node.flags.includes('fail') && live.includes(node.port))
-      if (replicas.length < Math.min(replicasPerMaster, live.length - masters)) return false
+    // Every live node that serves no slots is a replica attached to a serving master, its link up (after a
+    // failover the promoted master has no replica left, and that is settled too).
+    const replicas = nodes.filter((node) => serving.some((master) => node.master === master.id) && !node.flags.includes('fail') && live.includes(node.port))
+    if (replicas.length !== live.length - masters) return false
+    {
       for (const replica of replicas) {
         const client = new Redis({ port: replica.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
         client.on('error', () => {})
@@ -292,6 +294,116 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
       await Promise.all(
         [...children.values()].map(async (child) => {
           if (child.exitCode !== null || child.signalCode !== null) return
+          const exited = new Promise((resolve) => child.once('exit', resolve))
+          child.kill('SIGKILL')
+          await exited
+        })
+      )
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * A private Sentinel deployment on spare loopback ports: one master, `replicas` replicas and `sentinels`
+ * sentinels (Debian's redis-server, the sentinels with --sentinel) watching the master group `name`, quorum
+ * 2, a master declared down after 1 s. `url` is a redis+sentinel:// URL naming every sentinel.
+ */
+export async function startRedisSentinel({ replicas = 2, sentinels = 3, name = 'autopilot' } = {}) {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'autopilot-sentinel-'))
+  const dataPorts: number[] = []
+  const sentinelPorts: number[] = []
+  while (dataPorts.length < 1 + replicas) dataPorts.push(await freePort())
+  while (sentinelPorts.length < sentinels) sentinelPorts.push(await freePort())
+  const children = new Map<number, ChildProcess>()
+  const [masterPort] = dataPorts as [number]
+  dataPorts.forEach((port, i) => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
+    if (i > 0) args.push('--replicaof', '127.0.0.1', String(masterPort))
+    children.set(port, spawn('redis-server', args, { stdio: 'ignore' }))
+  })
+  for (const port of sentinelPorts) {
+    const file = join(dir, `sentinel-${port}.conf`)
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`
+      ].join('\n')
+    )
+    children.set(port, spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' }))
+  }
+  const probe = (port: number) => {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    client.on('error', () => {})
+    return client
+  }
+  /** The master the sentinels agree on now (the first sentinel that answers). */
+  const masterNow = async (): Promise<number | undefined> => {
+    for (const port of sentinelPorts) {
+      const client = probe(port)
+      try {
+        await client.connect()
+        const [, masterPortNow] = (await client.call('SENTINEL', 'get-master-addr-by-name', name)) as [string, string]
+        return Number(masterPortNow)
+      } catch {
+        // the next sentinel
+      } finally {
+        client.disconnect()
+      }
+    }
+    return undefined
+  }
+  const live = (port: number) => children.get(port)?.exitCode === null && children.get(port)?.signalCode === null
+  /** Every live replica linked to the current master, and the sentinels knowing them all. */
+  const settled = async () => {
+    for (let i = 0; i < 300; i++) {
+      const master = await masterNow()
+      if (master !== undefined && live(master)) {
+        const client = probe(master)
+        try {
+          await client.connect()
+          const info = await client.info('replication')
+          const linked = (info.match(/^slave\d+:.*state=online/gm) ?? []).length
+          if (/role:master/.test(info) && linked >= dataPorts.filter((p) => p !== master && live(p)).length) return master
+        } catch {
+          // not yet
+        } finally {
+          client.disconnect()
+        }
+      }
+      await sleep(100)
+    }
+    throw new Error('the sentinel deployment did not settle')
+  }
+  await settled()
+  return {
+    url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${name}`,
+    name,
+    dataPorts,
+    sentinelPorts,
+    masterNow,
+    settled,
+    async kill(port: number) {
+      const child = children.get(port)!
+      if (!live(port)) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    },
+    async stop() {
+      await Promise.all(
+        [...children.keys()].map(async (port) => {
+          const child = children.get(port)!
+          if (!live(port)) return
           const exited = new Promise((resolve) => child.once('exit', resolve))
           child.kill('SIGKILL')
           await exited

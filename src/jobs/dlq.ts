@@ -8,9 +8,9 @@ import type { Outcome } from '../modules/actions/lifecycle.js'
 import type { AuditEntry } from '../modules/audit/repository.js'
 import type { ChangeContext } from '../lib/context.js'
 import { retryDelay, RETRY } from '../lib/retry.js'
-import { DEAD_LETTER_STREAM, DLQ_STREAM } from '../redis/queues.js'
+import { DEAD_LETTER_STREAM, DLQ_STREAM, LEGACY_DLQ_STREAMS } from '../redis/queues.js'
 
-export { DLQ_STREAM, DEAD_LETTER_STREAM }
+export { DLQ_STREAM, DEAD_LETTER_STREAM, LEGACY_DLQ_STREAMS }
 const GROUP = 'replayers'
 
 /** A write that Postgres refused and that must not be lost: an action outcome with its audit row. */
@@ -34,17 +34,50 @@ export async function deferOutcome(queueRedis: RedisClient, entry: DeferredOutco
   await queueRedis.xadd(DLQ_STREAM, '*', 'entry', JSON.stringify(entry))
 }
 
+const ADOPT_BATCH = 100
+
 /**
- * Replays `audit:dlq` into Postgres: a consumer group, so several workers share the stream; an entry is
+ * Moves the entries of a stream under its name from before the hash tag (`audit:dlq`, `audit:dead-letter`)
+ * into the tagged one, oldest first, so nothing parked by an earlier version is lost. The two names hash
+ * to different Redis Cluster slots, so an entry is added to the new stream before it is deleted from the
+ * old one, not atomically: a crash in between leaves it in both, and replaying it twice is harmless
+ * (applyOutcome is idempotent). The old stream is left in place, empty, for a process of the earlier
+ * version that may still write to it during a rolling upgrade; the next replayer start moves those too.
+ */
+export async function adoptLegacyStream(redis: RedisClient, from: string, to: string): Promise<number> {
+  let moved = 0
+  for (;;) {
+    const entries = await redis.xrange(from, '-', '+', 'COUNT', ADOPT_BATCH)
+    if (entries.length === 0) return moved
+    for (const [id, fields] of entries) {
+      await redis.xadd(to, '*', ...fields)
+      await redis.xdel(from, id)
+      moved++
+    }
+  }
+}
+
+/**
+ * Replays `{audit}:dlq` into Postgres: a consumer group, so several workers share the stream; an entry is
  * deleted only after Postgres confirmed the write; entries a dead consumer left pending are taken over
  * with XAUTOCLAIM; after `maxDeliveries` refused attempts (attempts while Postgres is unreachable do not
- * count) an entry moves to `audit:dead-letter` for a person.
+ * count) an entry moves to `{audit}:dead-letter` for a person. At start it first takes over what waits
+ * under the streams' earlier names (adoptLegacyStream).
  */
 export function startReplayer(deps: { db: Database; redis: RedisClient; log: Logger; consumer: string; maxDeliveries?: number; idleMs?: number }) {
   const maxDeliveries = deps.maxDeliveries ?? 20
   const idleMs = deps.idleMs ?? 2000
   let running = true
   let failures = 0
+  let adopted = false
+
+  async function adoptLegacy() {
+    for (const [to, from] of Object.entries(LEGACY_DLQ_STREAMS)) {
+      const moved = await adoptLegacyStream(deps.redis, from, to)
+      if (moved > 0) deps.log.warn({ from, to, moved }, 'moved deferred writes from the stream of an earlier version')
+    }
+    adopted = true
+  }
 
   async function ensureGroup() {
     await deps.redis.xgroup('CREATE', DLQ_STREAM, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
@@ -78,6 +111,7 @@ export function startReplayer(deps: { db: Database; redis: RedisClient; log: Log
   const done = (async () => {
     while (running) {
       try {
+        if (!adopted) await adoptLegacy()
         await ensureGroup()
         // Entries left pending (by a crashed worker, or a failed replay) come back after idleMs.
         const [, claimed] = (await deps.redis.xautoclaim(DLQ_STREAM, GROUP, deps.consumer, idleMs, '0-0', 'COUNT', 50)) as [string, [string, string[]][]]

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { DLQ_STREAM } from '../redis/queues.js'
+import { DLQ_STREAM, LEGACY_DLQ_STREAMS } from '../redis/queues.js'
+import { probeRedis, RedisNotReadyError, type ClusterReport } from '../modules/health/redis-probe.js'
 import { withTimeout } from '../lib/timeout.js'
 import type { Config } from '../config.js'
 import { errors } from '../errors.js'
@@ -64,7 +65,17 @@ export default fp(
       help: 'Samples of new series refused because the organization was at its plan\'s active series',
       registers: [registry]
     })
-    const dlqDepth = new Gauge({ name: 'autopilot_audit_dlq_entries', help: 'Deferred writes waiting in audit:dlq', registers: [registry] })
+    const dlqDepth = new Gauge({
+      name: 'autopilot_audit_dlq_entries',
+      help: 'Deferred writes waiting in {audit}:dlq (and in audit:dlq, its name before, until the worker moves them)',
+      registers: [registry]
+    })
+    const clusterMasters = new Gauge({
+      name: 'autopilot_redis_cluster_masters',
+      help: 'Masters of a Redis role on a Redis Cluster: known (in the slot map), up (answering PING), scripts_loaded (holding the scoring script; state role)',
+      labelNames: ['role', 'state'],
+      registers: [registry]
+    })
 
     app.decorate('metrics', {
       registry,
@@ -94,6 +105,22 @@ export default fp(
       }
     }
 
+    /** The readiness probe of /health/ready (for a Redis Cluster: every master up, cluster_state ok), with its report as gauges. */
+    async function redisReady(role: 'state' | 'queue', client: typeof app.redis, scripts: boolean) {
+      const record = (report: ClusterReport | undefined) => {
+        if (!report) return
+        clusterMasters.set({ role, state: 'known' }, report.masters)
+        clusterMasters.set({ role, state: 'up' }, report.mastersUp)
+        if (report.scriptsLoaded !== undefined) clusterMasters.set({ role, state: 'scripts_loaded' }, report.scriptsLoaded)
+      }
+      try {
+        record(await probeRedis(client, PROBE_TIMEOUT_MS, { scripts }))
+      } catch (err) {
+        if (err instanceof RedisNotReadyError) record(err.cluster)
+        throw err
+      }
+    }
+
     async function refresh() {
       await Promise.all([
         probe('postgres', async () => {
@@ -103,13 +130,18 @@ export default fp(
           actionsByStatus.reset()
           for (const row of byStatus.rows) actionsByStatus.set({ status: row.status }, Number(row.n))
         }),
-        probe('redis', async () => void (await app.redis.ping())),
+        probe('redis', () => redisReady('state', app.redis, true)),
         probe('queue_redis', async () => {
-          dlqDepth.set(await app.queueRedis.xlen(DLQ_STREAM))
-          for (const queue of Object.values(app.queues)) {
-            const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')
-            for (const [state, n] of Object.entries(counts)) queueDepth.set({ queue: queue.name, state }, n)
+          const depths = async () => {
+            // Two keys of different slots: two commands, not one pipeline.
+            const [current, legacy] = await Promise.all([app.queueRedis.xlen(DLQ_STREAM), app.queueRedis.xlen(LEGACY_DLQ_STREAMS[DLQ_STREAM])])
+            dlqDepth.set(current + legacy)
+            for (const queue of Object.values(app.queues)) {
+              const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')
+              for (const [state, n] of Object.entries(counts)) queueDepth.set({ queue: queue.name, state }, n)
+            }
           }
+          await Promise.all([redisReady('queue', app.queueRedis, false), depths()])
         })
       ])
     }

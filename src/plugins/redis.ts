@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { RedisClient } from '../redis/client.js'
 import { createInvalidationBus, type InvalidationBus } from '../lib/invalidation.js'
 import { throttled } from '../lib/throttle.js'
-import { connectLeniently, createRedis } from '../redis/client.js'
+import { connectLeniently, createRedis, isCluster } from '../redis/client.js'
 import { defineScripts } from '../redis/scripts.js'
 
 declare module 'fastify' {
@@ -24,9 +24,10 @@ export default fp(
       app.log.warn({ err: err instanceof Error ? err.message : String(err), role }, 'redis connection problem')
     )
     const report = (role: string) => (err: unknown) => warn(role, err)
-    // Subscriber mode needs a connection of its own, which may queue its SUBSCRIBE until connected.
-    const subscriber = createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs, { lazyConnect: false, enableOfflineQueue: true })
-    subscriber.on('error', report('subscriber'))
+    // Subscriber mode needs a connection of its own, which may queue its SUBSCRIBE until connected; on a
+    // cluster the bus opens its own, to the master of its channel's slot.
+    const subscriber = isCluster(state) ? undefined : createRedis(opts.redisUrl, 'state', opts.commandTimeoutMs, { lazyConnect: false, enableOfflineQueue: true })
+    subscriber?.on('error', report('subscriber'))
     await Promise.all([connectLeniently(state, report('state')), connectLeniently(queue, report('queue'))])
     defineScripts(state)
     app.decorate<RedisClient>('redis', state)
@@ -36,7 +37,7 @@ export default fp(
     app.addHook('onClose', async () => {
       invalidation.close()
       await Promise.all(
-        [state, queue, subscriber].map((client) => client.quit().catch(() => client.disconnect()))
+        [state, queue, ...(subscriber ? [subscriber] : [])].map((client) => client.quit().catch(() => client.disconnect()))
       )
     })
   },

@@ -99,8 +99,11 @@ export function createRedis(url: string, role: RedisRole, commandTimeoutMs: numb
         username: topology.username,
         password: topology.password,
         sentinelRetryStrategy: retryStrategy,
-        // A failover announced by the sentinels moves the connection at once, not at its next error.
-        failoverDetector: true,
+        // A killed master's connection errors at once and the reconnect asks the sentinels; a demoted master
+        // that is still up answers writes READONLY: reconnect (to the master the sentinels name now) and
+        // resend. (ioredis's failoverDetector is left off: in the Sentinel fault test it ended the queue
+        // role's connection for good after a failover, "Connection is closed" on every later command.)
+        reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
         ...(topology.tls ? { tls: {}, enableTLSForSentinelMode: true } : {})
       })
     case 'cluster': {

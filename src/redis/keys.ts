@@ -14,9 +14,15 @@ export const keys = {
   paging: (serviceId: string) => `paging:{${serviceId}}`,
   openIncident: (serviceId: string) => `incidents:{${serviceId}}`,
   events: (organizationId: string) => `events:${organizationId}`,
-  action: (actionId: string) => `action:${actionId}`,
-  pendingActions: (organizationId: string) => `actions:pending:${organizationId}`,
-  serviceByName: (organizationId: string, name: string) => `service:${organizationId}:${name}`,
+  /**
+   * hash: the workflow mirror of one action; tagged `{organizationId}` like the pending list, so one
+   * pipeline writes both (src/modules/actions/mirror.ts)
+   */
+  action: (organizationId: string, actionId: string) => `action:{${organizationId}}:${actionId}`,
+  /** sorted set: the organization's actions awaiting approval, score = expiry (ms) */
+  pendingActions: (organizationId: string) => `actions:pending:{${organizationId}}`,
+  /** one organization's names share a slot, so a batch of them is looked up in one pipeline (src/modules/services/resolver.ts) */
+  serviceByName: (organizationId: string, name: string) => `service:{${organizationId}}:${name}`,
   ingestQuota: (organizationId: string, minute: number) => `ingest_quota:${organizationId}:${minute}`,
   apiKeyAuth: (sha256: string) => `auth:apikey:${sha256}`,
   /** tombstone of a revoked login session, kept as long as an access token naming it can live */

@@ -31,25 +31,41 @@ export const PERIODIC_JOB_OPTIONS: JobsOptions = { ...JOB_RETENTION, attempts: 1
 
 export type Queues = { [N in QueueName]: TypedQueue<N> }
 
-/** Every queue on one connection (`failFast` as for createQueue). */
-export function createQueues(connection: ConnectionOptions, prefix: string, failFast = false): Queues {
+/**
+ * The BullMQ prefix of one queue: `{<base>:<queue>}`, base being QUEUE_PREFIX without its braces. BullMQ
+ * names every key of a queue `<prefix>:<queue>:…` and its scripts touch many of them at once, so they
+ * must share a Redis Cluster slot; a hash tag per queue (rather than one for all) puts the queues in
+ * different slots, so they spread over the shards. Queue names stay `actions`, `timers`, `maintenance`.
+ */
+export function queuePrefix(base: string, queue: QueueName): string {
+  return `{${base.replace(/[{}]/g, '')}:${queue}}`
+}
+
+/** Every queue on one connection (`failFast` as for createQueue), each under its own prefix (queuePrefix). */
+export function createQueues(connection: ConnectionOptions, base: string, failFast = false): Queues {
   return {
-    actions: createQueue('actions', connection, prefix, failFast),
-    timers: createQueue('timers', connection, prefix, failFast),
-    maintenance: createQueue('maintenance', connection, prefix, failFast)
+    actions: createQueue('actions', connection, base, failFast),
+    timers: createQueue('timers', connection, base, failFast),
+    maintenance: createQueue('maintenance', connection, base, failFast)
   }
 }
 
-/** `failFast`: for producers serving HTTP requests, which must not wait for a Redis that is down. */
-export function createQueue<N extends QueueName>(name: N, connection: ConnectionOptions, prefix: string, failFast = false): TypedQueue<N> {
+/** `base` is QUEUE_PREFIX (see queuePrefix); `failFast`: for producers serving HTTP requests, which must not wait for a Redis that is down. */
+export function createQueue<N extends QueueName>(name: N, connection: ConnectionOptions, base: string, failFast = false): TypedQueue<N> {
   return new Queue<QueuePayload<N>, unknown, JobName<N>>(name, {
     connection,
-    prefix,
+    prefix: queuePrefix(base, name),
     skipWaitingForReady: failFast,
     defaultJobOptions: JOB_OPTIONS
   })
 }
 
-/** Writes Postgres refused that must not be lost, replayed by the worker (src/jobs/dlq.ts), and those it gave up on. */
-export const DLQ_STREAM = 'audit:dlq'
-export const DEAD_LETTER_STREAM = 'audit:dead-letter'
+/**
+ * Writes Postgres refused that must not be lost, replayed by the worker (src/jobs/dlq.ts), and those it
+ * gave up on. One hash tag, so the replayer's MULTI that moves an entry from one to the other stays on one
+ * Redis Cluster slot.
+ */
+export const DLQ_STREAM = '{audit}:dlq'
+export const DEAD_LETTER_STREAM = '{audit}:dead-letter'
+/** Their names before the hash tag: the replayer moves what it finds there into the streams above at start. */
+export const LEGACY_DLQ_STREAMS = { [DLQ_STREAM]: 'audit:dlq', [DEAD_LETTER_STREAM]: 'audit:dead-letter' } as const

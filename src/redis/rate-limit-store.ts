@@ -1,5 +1,5 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
-import type { RedisClient } from './client.js'
+import { isCluster, type RedisClient } from './client.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 
 interface Window {
@@ -26,6 +26,48 @@ export function createBatchedRedisStore(redis: RedisClient, prefix: string, flus
   const windows = new Map<string, Window>()
   let flushing = false
 
+  /**
+   * One flush's counters: `INCRBY` then `PEXPIRE` of each, and the totals (undefined where the write
+   * failed, so those hits are sent again next time). A server takes them in one pipeline. A Redis Cluster
+   * refuses a pipeline whose keys live on several masters, and the counters are spread over every slot
+   * (keyed by credential, no shared hash tag, so no shard is hot): there each counter is its own MULTI,
+   * all written at once, so a flush is still one round trip per master, made in parallel, and a counter
+   * never exists without its expiry.
+   */
+  async function send(counters: { key: string; sent: number; ttl: number }[]): Promise<(number | undefined)[]> {
+    const failed = (err: unknown) => {
+      onError(err)
+      return null
+    }
+    if (!isCluster(redis)) {
+      const pipeline = redis.pipeline()
+      for (const { key, sent, ttl } of counters) pipeline.incrby(key, sent).pexpire(key, ttl)
+      const replies = await pipeline.exec().catch(failed)
+      return counters.map((_, i) => {
+        const [err, total] = replies?.[i * 2] ?? [new Error('no reply'), null]
+        return err ? undefined : Number(total)
+      })
+    }
+    let reported = false
+    return Promise.all(
+      counters.map(async ({ key, sent, ttl }) => {
+        const replies = await redis
+          .multi()
+          .incrby(key, sent)
+          .pexpire(key, ttl)
+          .exec()
+          .catch((err: unknown) => {
+            // One report per flush: a master that is down fails every counter it holds.
+            if (!reported) failed(err)
+            reported = true
+            return null
+          })
+        const [err, total] = replies?.[0] ?? [new Error('no reply'), null]
+        return err ? undefined : Number(total)
+      })
+    )
+  }
+
   async function flush() {
     if (flushing) return
     flushing = true
@@ -43,21 +85,13 @@ export function createBatchedRedisStore(redis: RedisClient, prefix: string, flus
         window.pending = 0
       }
       if (batch.length === 0) return
-      const pipeline = redis.pipeline()
-      for (const [key, window, sent] of batch) {
-        const redisKey = `${prefix}${key}:${window.index}`
-        pipeline.incrby(redisKey, sent).pexpire(redisKey, window.length)
-      }
-      const replies = await pipeline.exec().catch((err) => {
-        onError(err)
-        return null
-      })
+      const totals = await send(batch.map(([key, window, sent]) => ({ key: `${prefix}${key}:${window.index}`, sent, ttl: window.length })))
       batch.forEach(([, window, sent], i) => {
-        const [err, total] = replies?.[i * 2] ?? [new Error('no reply'), null]
-        if (err) {
+        const total = totals[i]
+        if (total === undefined) {
           window.pending += sent
         } else {
-          window.global = Number(total)
+          window.global = total
         }
         window.inflight = 0
       })

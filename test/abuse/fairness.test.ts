@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ACTION_SLOTS, loadConfig } from '../../src/config.js'
 import { startWorker } from '../../src/worker.js'
+import { queuePrefix } from '../../src/redis/queues.js'
 import { openIncident } from '../fixtures.js'
 import { call, createService, signup, useApp, userWithRole, type Org } from '../helpers.js'
 import { startReceiver } from '../receiver.js'
@@ -52,7 +53,7 @@ describe('fairness between organizations in the worker', () => {
   it("one organization's held webhooks leave slots for another's action, and each of its own still runs once", async () => {
     const stopWorker = await startWorker(ctx.config)
     const connection = new Redis(ctx.config.queueRedisUrl, { maxRetriesPerRequest: null })
-    const queue = new Queue('actions', { connection, prefix: ctx.config.queuePrefix })
+    const queue = new Queue('actions', { connection, prefix: queuePrefix(ctx.config.queuePrefix, 'actions') })
     try {
       // A: one action on each of its five services (one action runs per service), as many as the worker has slots.
       const a = await signup(ctx.app, 'Slow hooks')

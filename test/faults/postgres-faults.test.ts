@@ -25,7 +25,7 @@ describe('Postgres stopped for 10 s while actions complete (private cluster)', (
     await postgres?.destroy()
   })
 
-  it('outcomes wait in audit:dlq; after the restart every one lands once and the stream empties', async () => {
+  it('outcomes wait in {audit}:dlq; after the restart every one lands once and the stream empties', async () => {
     const gates: (() => void)[] = []
     const receiver = await startReceiver(() => new Promise<number>((resolve) => gates.push(() => resolve(200))))
     const config = testConfig({

@@ -134,7 +134,7 @@ describe('Postgres refusing outcome writes', () => {
     await redis?.stop()
   })
 
-  it('outcomes go to audit:dlq, and after recovery every row is in Postgres once and the stream is empty', async () => {
+  it('outcomes go to {audit}:dlq, and after recovery every row is in Postgres once and the stream is empty', async () => {
     const gates: (() => void)[] = []
     const receiver = await startReceiver(() => new Promise<number>((resolve) => gates.push(() => resolve(200))))
     const overrides = { QUEUE_REDIS_URL: redis.url, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', SWEEP_INTERVAL_MS: '200' }

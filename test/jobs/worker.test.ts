@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { idempotencyKeys, sessions } from '../../src/db/schema/index.js'
 import { purgeExpired } from '../../src/jobs/maintenance.js'
+import { queuePrefix, type QueueName } from '../../src/redis/queues.js'
 import { startWorker } from '../../src/worker.js'
 import { Redis } from 'ioredis'
 import { signup, testConfig, useApp } from '../helpers.js'
@@ -41,7 +42,7 @@ describe('maintenance', () => {
     const config = testConfig()
     const stop = await startWorker(config)
     const connection = { host: '127.0.0.1', port: 6379, db: 1 }
-    const queues = ['maintenance', 'timers', 'actions'].map((name) => new Queue(name, { connection, prefix: config.queuePrefix }))
+    const queues = (['maintenance', 'timers', 'actions'] as QueueName[]).map((name) => new Queue(name, { connection, prefix: queuePrefix(config.queuePrefix, name) }))
     try {
       // One job scheduler per periodic task: one purge, five timers.
       for (const [queue, schedulers] of [[queues[0]!, 1], [queues[1]!, 5]] as const) {
@@ -62,12 +63,12 @@ describe('worker job schedulers', () => {
   it('recreates its job schedulers when the queue Redis loses them without a reconnect', async () => {
     const config = testConfig({ SWEEP_INTERVAL_MS: '200' })
     const handle = await startWorker(config)
-    const timers = new Queue('timers', { connection: { host: '127.0.0.1', port: 6379, db: 1 }, prefix: config.queuePrefix })
+    const timers = new Queue('timers', { connection: { host: '127.0.0.1', port: 6379, db: 1 }, prefix: queuePrefix(config.queuePrefix, 'timers') })
     try {
       await expect.poll(() => timers.getJobScheduler('auto-resolve').then(Boolean), { timeout: 5000 }).toBe(true)
       // What a FLUSHDB or an obliterate from a dashboard does: this run's queue keys are gone, the connection stays.
       const client = new Redis(config.queueRedisUrl)
-      const queueKeys = await client.keys(`${config.queuePrefix}:*`)
+      const queueKeys = await client.keys(`${queuePrefix(config.queuePrefix, 'timers')}:*`)
       if (queueKeys.length > 0) await client.del(...queueKeys)
       client.disconnect()
       expect(await timers.getJobScheduler('auto-resolve')).toBeUndefined()
@@ -87,7 +88,7 @@ describe('worker job schedulers', () => {
     const redis = await startRedis()
     const config = testConfig({ QUEUE_REDIS_URL: redis.url, SWEEP_INTERVAL_MS: '200' })
     const handle = await startWorker(config)
-    const timers = new Queue('timers', { connection: { url: redis.url }, prefix: config.queuePrefix })
+    const timers = new Queue('timers', { connection: { url: redis.url }, prefix: queuePrefix(config.queuePrefix, 'timers') })
     timers.on('error', () => {})
     try {
       await expect.poll(() => timers.getJobCounts('completed').then((c) => c.completed), { timeout: 10_000 }).toBeGreaterThanOrEqual(1)

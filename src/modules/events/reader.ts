@@ -1,3 +1,4 @@
+import { Redis, type Cluster } from 'ioredis'
 import { duplicateClient, isCluster, type RedisClient } from '../../redis/client.js'
 import { errors } from '../../errors.js'
 import { keys } from '../../redis/keys.js'
@@ -70,19 +71,42 @@ interface Watch {
 }
 
 /**
+ * One blocking read and the streams it follows: on one server, every watched stream; on a cluster, those
+ * of one hash slot (a multi-key command must keep to one slot), read at the master serving that slot.
+ */
+interface Group {
+  watched: Map<string, Watch>
+  reading: boolean
+  /** on a cluster: this group's slot, and while it reads, its connection and the node that connection is to */
+  slot?: number
+  connection?: Redis
+  node?: string
+  readerId?: number
+}
+
+/**
  * The organizations' event streams, read for all the process's subscribers by one connection: a blocking
  * XREAD over the streams of the organizations that have subscribers, each from the last id read, fanned
  * out to them. A subscriber that resumes from before that id first pages through its backlog on the
  * normal connection. Open subscriptions are capped per credential and per organization.
+ *
+ * On a Redis Cluster the streams of different organizations lie in different slots (often on different
+ * masters), and XREAD, CLIENT ID and CLIENT UNBLOCK keep to one slot or one node: there is one such read
+ * per slot with watched streams, each on a standalone connection to the master the cluster client's map
+ * names for it when the read starts. That connection is not reconnected: should it fail or be answered
+ * MOVED (a failover, a resharding), the read's subscribers fail and resume with Last-Event-ID, as on any
+ * Redis error, and the next read goes where the refreshed map says.
  */
 export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps }) {
   const { redis, caps } = deps
-  const watched = new Map<string, Watch>()
   const openByCredential = new Map<string, number>()
   const openByOrganization = new Map<string, number>()
+  /** On one server: the only group. */
+  const everything: Group = { watched: new Map(), reading: false }
+  /** On a cluster: the groups by slot, while they have watched streams. */
+  const bySlot = new Map<number, Group>()
   let reader: RedisClient | undefined
   let readerId: number | undefined
-  let reading = false
 
   function readerConnection(): RedisClient {
     if (reader) return reader
@@ -97,16 +121,53 @@ export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps 
     return connection
   }
 
-  const wakeReader = () => {
-    if (readerId !== undefined) redis.client('UNBLOCK', readerId).catch(() => {})
+  /** A connection for one slot's read, to the master serving it now (a replica or another master answers MOVED). */
+  function slotConnection(cluster: Cluster, group: Group): Redis {
+    const node = cluster.slots[group.slot!]?.[0]
+    if (!node) throw errors.unavailable(`no Redis Cluster master known for slot ${group.slot}`)
+    const colon = node.lastIndexOf(':')
+    const connection = new Redis({
+      ...cluster.options.redisOptions,
+      host: node.slice(0, colon),
+      port: Number(node.slice(colon + 1)),
+      connectionName: 'autopilot:events',
+      commandTimeout: SHARED_BLOCK_MS + 2000,
+      enableOfflineQueue: true,
+      lazyConnect: false,
+      retryStrategy: () => null
+    })
+    connection.on('error', () => {})
+    connection.on('ready', () => {
+      connection.client('ID').then((id) => group.connection === connection && (group.readerId = id), () => {})
+    })
+    group.connection = connection
+    group.node = node
+    return connection
   }
 
-  async function readLoop() {
-    reading = true
-    const connection = readerConnection()
+  const wakeReader = (group: Group) => {
+    if (!isCluster(redis)) {
+      if (readerId !== undefined) redis.client('UNBLOCK', readerId).catch(() => {})
+      return
+    }
+    // CLIENT UNBLOCK goes to the node the read blocks on, through the cluster client's connection to it.
+    const node = redis.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === group.node)
+    if (group.readerId !== undefined && node) node.client('UNBLOCK', group.readerId).catch(() => {})
+  }
+
+  function groupOf(slot: number | undefined): Group {
+    if (slot === undefined) return everything
+    let group = bySlot.get(slot)
+    if (!group) bySlot.set(slot, (group = { watched: new Map(), reading: false, slot }))
+    return group
+  }
+
+  async function readLoop(group: Group) {
+    group.reading = true
     try {
-      while (watched.size > 0) {
-        const streams = [...watched]
+      const connection = isCluster(redis) ? slotConnection(redis, group) : readerConnection()
+      while (group.watched.size > 0) {
+        const streams = [...group.watched]
         const replies = await connection.xread(
           'COUNT',
           READ_COUNT,
@@ -118,7 +179,7 @@ export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps 
         )
         for (const [key, entries] of replies ?? []) {
           // Watched anew while this read was out, it may have restarted from a later id.
-          const watch = watched.get(key)
+          const watch = group.watched.get(key)
           for (const entry of watch ? entries : []) {
             if (compareIds(entry[0], watch!.cursor) <= 0) continue
             watch!.cursor = entry[0]
@@ -129,17 +190,25 @@ export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps 
       }
     } catch (err) {
       // Redis unavailable: every stream ends, and its client resumes with Last-Event-ID.
-      for (const watch of watched.values()) for (const subscriber of watch.subscribers) subscriber.fail(err)
-      watched.clear()
+      for (const watch of group.watched.values()) for (const subscriber of watch.subscribers) subscriber.fail(err)
+      group.watched.clear()
+      // A MOVED or a lost master: the cluster client's map may be out of date, and the next read uses it.
+      if (isCluster(redis)) redis.refreshSlotsCache()
     } finally {
-      reading = false
+      group.reading = false
+      if (group.slot !== undefined) {
+        // Nothing left to read in this slot (the loop ends only then): its connection goes with it.
+        group.connection?.disconnect()
+        group.connection = group.node = group.readerId = undefined
+        if (bySlot.get(group.slot) === group) bySlot.delete(group.slot)
+      }
     }
   }
 
-  function startWatching(key: string, cursor: string): Watch {
+  function startWatching(group: Group, key: string, cursor: string): Watch {
     const watch: Watch = { cursor, subscribers: new Set() }
-    watched.set(key, watch)
-    wakeReader()
+    group.watched.set(key, watch)
+    wakeReader(group)
     return watch
   }
 
@@ -175,15 +244,23 @@ export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps 
     const release = reserve(organizationId, credential)
     const key = keys.events(organizationId)
     let latest: string
+    let slot: number | undefined
     try {
-      latest = (await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'
+      const [newest, keySlot] = await Promise.all([
+        redis.xrevrange(key, '+', '-', 'COUNT', 1),
+        isCluster(redis) ? redis.cluster('KEYSLOT', key) : undefined
+      ])
+      latest = newest[0]?.[0] ?? '0-0'
+      slot = keySlot
     } catch (err) {
       release()
       throw err
     }
     // A client cannot have seen an event that does not exist yet.
     const after = lastEventId !== undefined && compareIds(lastEventId, latest) < 0 ? lastEventId : latest
-    const watch = watched.get(key) ?? startWatching(key, latest)
+    const group = groupOf(slot)
+    const { watched } = group
+    const watch = watched.get(key) ?? startWatching(group, key, latest)
     const controller = new AbortController()
     // The shared read delivers what comes after the cursor; what lies between `after` and it is paged.
     let backlog = compareIds(after, watch.cursor) < 0 ? { from: after, to: watch.cursor } : undefined
@@ -221,7 +298,7 @@ export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps 
       }
     }
     watch.subscribers.add(subscriber)
-    if (!reading) void readLoop()
+    if (!group.reading) void readLoop(group)
 
     return {
       signal: controller.signal,
@@ -271,6 +348,7 @@ export function createEventStreams(deps: { redis: RedisClient; caps: StreamCaps 
     close() {
       reader?.disconnect()
       reader = undefined
+      for (const group of bySlot.values()) group.connection?.disconnect()
     }
   }
 }

@@ -45,6 +45,7 @@ export function createServiceResolver(deps: {
    */
   const full = new LRUCache<string, string>({ max: 100_000, ttl: FULL_MS })
 
+  // One organization's names share a hash tag (keys.serviceByName): each pipeline here is one Redis Cluster slot.
   async function fromRedis(organizationId: string, names: string[]) {
     const pipeline = deps.redis.pipeline()
     for (const name of names) pipeline.get(keys.serviceByName(organizationId, name))
