@@ -18,12 +18,18 @@
  * BENCH_RUNS (subset of single,batch,remote-write, default all), BENCH_VARIANTS (comma-separated compiled
  * builds to compare, default `dist`; each runs as its own API server), BENCH_CPU_PROFILE_DIR (write V8 CPU
  * profiles of the API there).
+ *
+ * Redis Cluster: BENCH_REDIS_URL=redis+cluster://host:port,… runs against a cluster (the API gets it as
+ * REDIS_URL and QUEUE_REDIS_URL); BENCH_CLUSTER_MASTERS=n starts a private one instead (test/servers.ts,
+ * n masters, no replicas, stopped at the end). On a cluster every master is flushed, and Redis CPU is read
+ * (INFO cpu) on every master: the report gives it per shard, and each shard's share of the total.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import { parseRedisUrl } from '../src/redis/client.js'
 import { runMigrations } from '../src/db/migrate.js'
 import { encodeWriteRequest } from '../src/modules/integrations/remote-write.js'
 
@@ -34,7 +40,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 /** Prometheus sends through a few shards at this volume, each one request at a time: one connection per shard. */
 const REMOTE_WRITE_CONNECTIONS = Number(process.env.BENCH_REMOTE_WRITE_CONNECTIONS ?? 4)
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/autopilot_bench'
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/2'
+const CLUSTER_MASTERS = process.env.BENCH_CLUSTER_MASTERS ? Number(process.env.BENCH_CLUSTER_MASTERS) : undefined
+let REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/2'
 const RUNS = new Set((process.env.BENCH_RUNS ?? 'single,batch,remote-write').split(','))
 const VARIANTS = (process.env.BENCH_VARIANTS ?? 'dist').split(',')
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE_DIR
@@ -56,12 +63,19 @@ function processCpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS
 }
 const CLOCK_TICKS = 100
-/** CPU time (µs) the Redis server has used so far. */
+/** CPU time (µs) a Redis server has used so far. */
 async function redisCpuMicros(redis: Redis): Promise<number> {
   const info = await redis.info('cpu')
   const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0)
   return (read('used_cpu_user') + read('used_cpu_sys')) * 1e6
 }
+/** The servers whose CPU is counted: the one server, or every master of a cluster (by port, for stable shard numbers). */
+function shardsOf(redis: Redis | Cluster): Redis[] {
+  if (!(redis instanceof Cluster)) return [redis]
+  return redis.nodes('master').sort((a, b) => Number(a.options.port) - Number(b.options.port))
+}
+/** CPU time (µs) each shard has used so far. */
+const shardCpuMicros = (shards: Redis[]) => Promise.all(shards.map(redisCpuMicros))
 async function waitFor(url: string) {
   for (let i = 0; i < 100; i++) {
     if (await fetch(url).then((r) => r.ok, () => false)) return
@@ -191,7 +205,7 @@ interface Scenario {
   /** After each run of that many seconds. */
   finish?: (seconds: number) => void
   /** After all runs: lines for the report. */
-  report?: (redis: Redis) => Promise<string[]>
+  report?: (redis: Redis | Cluster) => Promise<string[]>
 }
 
 /** Starts one API server from a compiled build and gives it an organization with warm baselines. */
@@ -203,6 +217,7 @@ async function startApi(dist: string, port: number): Promise<Scenario[]> {
       PORT: String(port),
       DATABASE_URL,
       REDIS_URL,
+      QUEUE_REDIS_URL: REDIS_URL,
       JWT_SECRET: 'bench-secret-bench-secret-bench-secret-123',
       LOG_LEVEL: 'warn'
     },
@@ -362,15 +377,17 @@ async function remoteWriteScenario(dist: string, base: string, key: string, pid:
   }
 }
 
-/** Every key matching a pattern, with SCAN. */
-async function scan(redis: Redis, pattern: string) {
+/** Every key matching a pattern, with SCAN (on a cluster: on every master). */
+async function scan(redis: Redis | Cluster, pattern: string) {
   const found = new Set<string>()
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    for (const key of keys) found.add(key)
-    cursor = next
-  } while (cursor !== '0')
+  for (const node of shardsOf(redis)) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+      for (const key of keys) found.add(key)
+      cursor = next
+    } while (cursor !== '0')
+  }
   return [...found]
 }
 
@@ -380,10 +397,98 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
+/** The bench's own client: one server, or a cluster client once its slot map is loaded. */
+async function connectRedis(url: string): Promise<Redis | Cluster> {
+  const topology = parseRedisUrl(url)
+  if (topology.kind === 'sentinel') throw new Error('BENCH_REDIS_URL: the bench takes redis:// or redis+cluster:// (give a Sentinel-managed master as redis://)')
+  if (topology.kind === 'standalone') return new Redis(url)
+  const cluster = new Cluster(topology.nodes, { redisOptions: { username: topology.username, password: topology.password, ...(topology.tls ? { tls: {} } : {}) } })
+  await new Promise<void>((resolve, reject) => {
+    cluster.once('ready', resolve)
+    cluster.once('error', reject)
+    setTimeout(() => reject(new Error(`${url}: the cluster was not ready within 10 s`)), 10_000).unref()
+  })
+  return cluster
+}
+
+/**
+ * A one-master cluster (`redis-cli --cluster create` wants at least 3 masters, so the test harness cannot
+ * make one): one cluster-enabled redis-server on a spare port that takes every slot itself.
+ */
+async function startOneMasterCluster() {
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { freePort } = await import('../test/servers.js')
+  const dir = mkdtempSync(join(tmpdir(), 'autopilot-bench-cluster-'))
+  let port = await freePort()
+  while (port + 10_000 > 65_535) port = await freePort()
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, 'nodes.conf'), '--dir', dir,
+      // Alone, the node does not know its own address and CLUSTER SLOTS would not name it.
+      '--cluster-announce-ip', '127.0.0.1'],
+    { stdio: 'ignore' }
+  )
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 })
+    admin.on('error', () => {})
+    await Promise.race([
+      admin.connect().catch(() => undefined),
+      sleep(5000).then(() => {
+        throw new Error(`redis-server on ${port} did not start`)
+      })
+    ])
+    for (let i = 0; (await admin.ping().catch(() => null)) !== 'PONG'; i++) {
+      if (i > 100) throw new Error(`redis-server on ${port} did not start`)
+      await sleep(50)
+    }
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+    for (let i = 0; !/cluster_state:ok/.test((await admin.call('CLUSTER', 'INFO')) as string); i++) {
+      if (i > 100) throw new Error('the one-master cluster did not come up')
+      await sleep(100)
+    }
+    admin.disconnect()
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { url: `redis+cluster://127.0.0.1:${port}`, stop }
+}
+
 async function main() {
+  let stopCluster: (() => Promise<void>) | undefined
+  if (CLUSTER_MASTERS !== undefined) {
+    // Test helper, loaded only here: a private cluster of that many masters on spare loopback ports.
+    const { startRedisCluster } = await import('../test/servers.js')
+    const cluster = CLUSTER_MASTERS === 1 ? await startOneMasterCluster() : await startRedisCluster({ masters: CLUSTER_MASTERS, replicasPerMaster: 0 })
+    stopCluster = cluster.stop
+    REDIS_URL = cluster.url
+    console.log(`Redis Cluster: ${CLUSTER_MASTERS} master(s), no replicas, ${REDIS_URL}`)
+  }
+  try {
+    await bench()
+  } finally {
+    for (const child of children) child.kill('SIGTERM')
+    await stopCluster?.()
+  }
+}
+
+async function bench() {
   await runMigrations(DATABASE_URL)
-  const redis = new Redis(REDIS_URL)
-  await redis.flushdb()
+  const redis = await connectRedis(REDIS_URL)
+  const shards = shardsOf(redis)
+  // A cluster has database 0 only: every master is flushed.
+  for (const shard of shards) await shard.flushdb()
 
   start('dist/scripts/hello-server.js', { PORT: String(HELLO_PORT) })
   await waitFor(`http://127.0.0.1:${HELLO_PORT}/hello`)
@@ -399,17 +504,20 @@ async function main() {
   }
 
   const hello = { name: 'hello-world GET', samples: 0, results: [] as autocannon.Result[], ratios: [] as number[], apiCpu: [] as number[], redisCpu: [] as number[] }
-  const measured = scenarios.map((s) => ({ ...s, results: [] as autocannon.Result[], ratios: [] as number[], apiCpu: [] as number[], redisCpu: [] as number[] }))
+  const measured = scenarios.map((s) => ({ ...s, results: [] as autocannon.Result[], ratios: [] as number[], apiCpu: [] as number[], redisCpu: [] as number[], shardCpu: [] as number[][] }))
   for (let round = 0; round < ROUNDS; round++) {
     const baseline = await run(`http://127.0.0.1:${HELLO_PORT}/hello`)
     hello.results.push(baseline)
     hello.ratios.push(1)
     for (const scenario of measured) {
       scenario.prepare?.(DURATION)
-      const [api, server] = [processCpuMicros(scenario.pid), await redisCpuMicros(redis)]
+      const [api, servers] = [processCpuMicros(scenario.pid), await shardCpuMicros(shards)]
       const result = await run(scenario.options.url, scenario.options)
       scenario.apiCpu.push((processCpuMicros(scenario.pid) - api) / result.requests.total)
-      scenario.redisCpu.push(((await redisCpuMicros(redis)) - server) / result.requests.total)
+      // Per shard, µs per request; the Redis total is their sum.
+      const perShard = (await shardCpuMicros(shards)).map((after, i) => (after - servers[i]!) / result.requests.total)
+      scenario.shardCpu.push(perShard)
+      scenario.redisCpu.push(perShard.reduce((sum, n) => sum + n, 0))
       scenario.finish?.(DURATION)
       scenario.results.push(result)
       scenario.ratios.push(result.requests.average / baseline.requests.average)
@@ -418,7 +526,6 @@ async function main() {
 
   const reports = []
   for (const scenario of measured) if (scenario.report) reports.push({ name: scenario.name, lines: await scenario.report(redis) })
-  redis.disconnect()
   const perSample = (values: number[], samples: number) => (values.length && samples ? (median(values) / samples).toFixed(1) : '')
   const table = [hello, ...measured].map(({ name, samples, results, ratios, apiCpu, redisCpu }) => {
     const rate = median(results.map((r) => r.requests.average))
@@ -450,10 +557,19 @@ async function main() {
     )
   }
   for (const { name, lines } of reports) for (const line of lines) console.log(`\n${name}: ${line}`)
+  if (redis instanceof Cluster) {
+    const ports = shards.map((s) => s.options.port)
+    console.log(`\nRedis CPU per shard (masters on ports ${ports.join(', ')}): µs per sample (share of the Redis CPU), median over rounds`)
+    console.log(`\n| run | ${ports.map((p, i) => `shard ${i + 1} (:${p})`).join(' | ')} | total |\n|---|${ports.map(() => '---|').join('')}---|`)
+    for (const { name, samples, shardCpu, redisCpu } of measured) {
+      const per = ports.map((_, i) => median(shardCpu.map((round) => round[i]!)) / samples)
+      const total = per.reduce((sum, n) => sum + n, 0)
+      console.log(`| ${name} | ${per.map((n) => `${n.toFixed(2)} (${total ? Math.round((100 * n) / total) : 0}%)`).join(' | ')} | ${(median(redisCpu) / samples).toFixed(2)} |`)
+    }
+    const keys = await Promise.all(shards.map((s) => s.dbsize()))
+    console.log(`\nkeys per shard: ${keys.join(' / ')}`)
+  }
+  redis.disconnect()
 }
 
-try {
-  await main()
-} finally {
-  for (const child of children) child.kill('SIGTERM')
-}
+await main()
