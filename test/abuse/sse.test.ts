@@ -1,9 +1,9 @@
-import { request as httpRequest } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { keys } from '../../src/redis/keys.js'
 import { apiKey, signup, useApp, type Org } from '../helpers.js'
+import { openEventStream } from '../sse.js'
 
 /*
  * Issue 13, item 12: an SSE stream held a Redis connection of its own, streams were not capped, and a
@@ -26,46 +26,8 @@ afterAll(async () => {
   await admin?.quit()
 })
 
-interface SseEvent {
-  id: string
-  event: string
-  data: Record<string, unknown>
-}
-
 /** An SSE request over the real port: its status once answered, its events, its problem body otherwise. */
-function openStream(token: string, lastEventId?: string) {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
-  if (lastEventId) headers['last-event-id'] = lastEventId
-  const stream = { status: 0, body: '', events: [] as SseEvent[], ended: false, close: () => req.destroy() }
-  let buffer = ''
-  const req = httpRequest(`${base}/v1/events`, { headers }, (res) => {
-    stream.status = res.statusCode ?? 0
-    res.setEncoding('utf8')
-    res.on('data', (chunk: string) => {
-      if (stream.status !== 200) {
-        stream.body += chunk
-        return
-      }
-      buffer += chunk
-      let end
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const fields = Object.fromEntries(
-          buffer
-            .slice(0, end)
-            .split('\n')
-            .filter((line) => !line.startsWith(':') && line.includes(': '))
-            .map((line) => [line.slice(0, line.indexOf(': ')), line.slice(line.indexOf(': ') + 2)])
-        )
-        buffer = buffer.slice(end + 2)
-        if (fields.event && fields.data) stream.events.push({ id: fields.id!, event: fields.event, data: JSON.parse(fields.data) })
-      }
-    })
-    res.on('end', () => (stream.ended = true))
-  })
-  req.on('error', () => (stream.ended = true))
-  req.end()
-  return stream
-}
+const openStream = (token: string, lastEventId?: string) => openEventStream(base, token, lastEventId)
 type Stream = ReturnType<typeof openStream>
 
 const answered = (stream: Stream) => vi.waitFor(() => expect(stream.status).not.toBe(0), { timeout: 5000, interval: 20 })

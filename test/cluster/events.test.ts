@@ -1,10 +1,10 @@
-import { request as httpRequest } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { keys } from '../../src/redis/keys.js'
 import { apiKey, signup, type Org } from '../helpers.js'
 import { startRedisCluster } from '../servers.js'
+import { openEventStream } from '../sse.js'
 import { appOn, failedOver, masterOf, replicated, type TestCluster } from './shard-helpers.js'
 
 /*
@@ -37,41 +37,7 @@ describe('GET /v1/events on a Redis Cluster', () => {
     await cluster?.stop()
   })
 
-  interface SseEvent {
-    id: string
-    event: string
-    data: Record<string, unknown>
-  }
-
-  function openStream(token: string, lastEventId?: string) {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
-    if (lastEventId) headers['last-event-id'] = lastEventId
-    const stream = { status: 0, events: [] as SseEvent[], ended: false, close: () => req.destroy() }
-    let buffer = ''
-    const req = httpRequest(`${base}/v1/events`, { headers }, (res) => {
-      stream.status = res.statusCode ?? 0
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        buffer += chunk
-        let end
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const fields = Object.fromEntries(
-            buffer
-              .slice(0, end)
-              .split('\n')
-              .filter((line) => !line.startsWith(':') && line.includes(': '))
-              .map((line) => [line.slice(0, line.indexOf(': ')), line.slice(line.indexOf(': ') + 2)])
-          )
-          buffer = buffer.slice(end + 2)
-          if (fields.event && fields.data) stream.events.push({ id: fields.id!, event: fields.event, data: JSON.parse(fields.data) })
-        }
-      })
-      res.on('end', () => (stream.ended = true))
-    })
-    req.on('error', () => (stream.ended = true))
-    req.end()
-    return stream
-  }
+  const openStream = (token: string, lastEventId?: string) => openEventStream(base, token, lastEventId)
   type Stream = ReturnType<typeof openStream>
 
   const opened = async (stream: Stream) => {
