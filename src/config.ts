@@ -27,7 +27,7 @@ const EnvSchema = Type.Object({
    * shows and controls every tenant's jobs. Unset, the dashboard is off (404).
    */
   QUEUE_DASHBOARD_ORGANIZATION_ID: Type.Optional(Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' })),
-  /** Prefix of every BullMQ key; tests give each run its own. */
+  /** Base of each BullMQ queue's prefix ({<base>:<queue>}, braces stripped: one hash tag per queue); tests give each run its own. */
   QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:{}_-]+$', default: '{autopilot}' }),
   ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
   REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
