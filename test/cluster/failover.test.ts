@@ -50,28 +50,27 @@ describe('Redis Cluster: a master killed under ingestion (real API process)', ()
     await cluster.kill(victim)
 
     // Ingestion goes on through the failover: every answer a 202 or a 503 with Retry-After, each bounded.
+    // (A command for the dead master's slots is retried by the cluster client while it refreshes its slot
+    // map, within REDIS_COMMAND_TIMEOUT_MS per command; a request makes a few: some answers wait, then
+    // succeed on the promoted replica, others give up with a 503.)
     const answers: Awaited<ReturnType<typeof json>>[] = []
     const started = Date.now()
-    let recovered = false
+    let promoted = false
     while (Date.now() - started < 30_000) {
       const res = await sendSample({ service: 'shard-victim', metric: 'lat', value: 100 })
       answers.push(res)
-      if (res.status === 202 && answers.some((a) => a.status === 503)) {
-        recovered = true
-        break
-      }
+      if (!promoted) promoted = (await cluster.mastersNow().catch((): number[] => [])).filter((port) => port !== victim).length === 3
+      if (promoted && res.status === 202) break
       await sleep(100)
     }
-    for (const res of answers) {
-      expect([202, 503], JSON.stringify(res.body)).toContain(res.status)
-      // Each Redis call on a request's path is bounded by REDIS_COMMAND_TIMEOUT_MS (1 s); a request meets a
-      // few of them while the dead master's slots have no owner.
-      expect(res.ms).toBeLessThan(5000)
-      if (res.status === 503) expect(res.headers.get('retry-after')).toBeTruthy()
-    }
     const summary = answers.map((a) => `${a.status}:${a.ms}`).join(' ')
-    expect(answers.some((a) => a.status === 503), summary).toBe(true)
-    expect(recovered, summary).toBe(true)
+    for (const res of answers) {
+      expect([202, 503], summary).toContain(res.status)
+      expect(res.ms, summary).toBeLessThan(8000)
+      if (res.status === 503) expect(res.headers.get('retry-after'), summary).toBeTruthy()
+    }
+    expect(promoted, summary).toBe(true)
+    expect(answers.at(-1)!.status, summary).toBe(202)
 
     // A replica took the dead master's slots, and detection works there (its baseline moved with it).
     const mastersAfter = await cluster.mastersNow()
