@@ -17,6 +17,7 @@ REQUIRED=(
   'redis-cli redis-tools .ci/run'
   '/usr/lib/postgresql/15/bin/pg_ctl postgresql-15 test/servers.ts (startPostgres)'
   'pg_isready postgresql-client-common .ci/run'
+  'chromium chromium test/console (playwright-core drives it headless)'
 )
 
 missing=()

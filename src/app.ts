@@ -9,6 +9,7 @@ import { alertRoutes } from './modules/alerts/routes.js'
 import { apiKeyRoutes } from './modules/api-keys/routes.js'
 import { auditRoutes } from './modules/audit/routes.js'
 import { authRoutes, meRoutes } from './modules/auth/routes.js'
+import { sessionRoutes } from './modules/auth/session-routes.js'
 import { backtestRoutes } from './modules/backtest/routes.js'
 import { eventRoutes } from './modules/events/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
@@ -27,6 +28,7 @@ import errorsPlugin from './plugins/errors.js'
 import { registerIdempotency } from './plugins/idempotency.js'
 import { registerCredentialRateLimit, registerIpRateLimit } from './plugins/rate-limit.js'
 import { registerQueueDashboard } from './plugins/queue-dashboard.js'
+import { registerConsole } from './plugins/console.js'
 import metricsPlugin from './plugins/metrics.js'
 import queuesPlugin from './plugins/queues.js'
 import redisPlugin from './plugins/redis.js'
@@ -64,11 +66,17 @@ export const autopilot = fp<{ config: Config; clock?: Clock }>(
     await app.register(healthRoutes)
     await app.register(metricsPlugin, { access: config.metricsAccess })
     await registerQueueDashboard(app, config.queueDashboardOrganizationId)
+    await registerConsole(app)
 
     await app.register(
       async (publicApi) => {
         await registerIpRateLimit(publicApi, config.authRateLimitPerMinute)
         await publicApi.register(authRoutes, { accessTtlSeconds: config.jwt.accessTtlSeconds })
+        await publicApi.register(sessionRoutes, {
+          accessTtlSeconds: config.jwt.accessTtlSeconds,
+          refreshTtlSeconds: config.refreshTokenTtlSeconds,
+          operatorOrganizationId: config.queueDashboardOrganizationId
+        })
       },
       { prefix: '/v1' }
     )
@@ -78,6 +86,7 @@ export const autopilot = fp<{ config: Config; clock?: Clock }>(
       async (api) => {
         api.addHook('onRoute', requireRole)
         api.addHook('onRequest', api.authenticateHook)
+        api.addHook('onRequest', api.csrfHook)
         await registerCredentialRateLimit(api)
         await registerIdempotency(api)
         const features = [

@@ -73,6 +73,12 @@ export const errors = {
   validation: (detail: string, fieldErrors: FieldError[]) => new AppError(400, 'validation_failed', detail, fieldErrors),
   unauthorized: (detail = 'missing or invalid credentials') => new AppError(401, 'unauthorized', detail),
   forbidden: (detail = 'your role does not allow this') => new AppError(403, 'forbidden', detail),
+  csrf: () =>
+    new AppError(
+      403,
+      'csrf_failed',
+      'a request signed in by the session cookie that changes something must carry the x-csrf-token header that GET /v1/auth/session gives'
+    ),
   notFound: (what: string) => new AppError(404, 'not_found', `${what} not found`),
   conflict: (detail: string) => new AppError(409, 'conflict', detail),
   invalidTransition: (detail: string) => new AppError(409, 'invalid_transition', detail),

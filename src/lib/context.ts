@@ -11,6 +11,8 @@ export interface Principal {
   id: string
   organizationId: string
   role: Role
+  /** signed in through the console's session cookie (not a Bearer header): unsafe requests need the CSRF token */
+  viaCookie?: true
 }
 
 /** Who is changing what, for the audit row written in the same transaction as the change. */

@@ -1,3 +1,5 @@
+import fastifyCookie from '@fastify/cookie'
+import fastifyCsrf from '@fastify/csrf-protection'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -8,6 +10,7 @@ import { roleAtLeast, type Principal } from '../lib/context.js'
 import { appendRouteHook } from '../lib/route-hooks.js'
 import { throttled } from '../lib/throttle.js'
 import { API_KEY_PREFIX, createApiKeyResolver, type ApiKeyIdentity } from '../modules/api-keys/credentials.js'
+import { cookieOptions, CSRF_COOKIE, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE } from '../modules/auth/cookies.js'
 import { createSessionChecker } from '../modules/auth/sessions.js'
 import { isSessionId, type AccessTokenClaims } from '../modules/auth/tokens.js'
 
@@ -26,6 +29,8 @@ declare module 'fastify' {
     authenticateHook: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
     /** Signs a short-lived access token (HS256, iss, aud, exp). */
     signAccessToken: (claims: AccessTokenClaims) => string
+    /** onRequest hook after authentication: a cookie-signed unsafe request must carry the CSRF token (403) */
+    csrfHook: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
   }
   interface FastifyRequest {
     principal: Principal
@@ -77,6 +82,13 @@ export default fp(
       // Pinned: a token declaring any other algorithm (including "none") is refused.
       verify: { algorithms: ['HS256'], allowedIss: opts.issuer, allowedAud: opts.audience }
     })
+    await app.register(fastifyCookie)
+    await app.register(fastifyCsrf, {
+      cookieKey: CSRF_COOKIE,
+      cookieOpts: cookieOptions('/'),
+      getToken: (request) => request.headers[CSRF_HEADER] as string | undefined,
+      logLevel: 'info'
+    })
 
     const resolveApiKey = createApiKeyResolver({
       db: app.db,
@@ -102,32 +114,44 @@ export default fp(
       if (!key) throw refuse(request, 'API key is invalid or revoked')
       return { kind: 'api_key', id: key.id, organizationId: key.organizationId, role: key.role }
     }
-    const ofSession = (request: FastifyRequest, claims: AccessTokenClaims, live: boolean): Principal => {
+    const ofSession = (request: FastifyRequest, claims: AccessTokenClaims, live: boolean, viaCookie: boolean): Principal => {
       if (!live) throw refuse(request, 'the session of this access token has ended (logged out or revoked)')
-      return { kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }
+      const principal: Principal = { kind: 'user', id: claims.sub, organizationId: claims.org, role: claims.role }
+      if (viaCookie) principal.viaCookie = true
+      return principal
     }
-    const ofClaims = (request: FastifyRequest, claims: AccessTokenClaims): Principal | Promise<Principal> => {
+    const ofAccessToken = (request: FastifyRequest, token: string, viaCookie: boolean): Principal | Promise<Principal> => {
+      let claims: AccessTokenClaims
+      try {
+        claims = app.jwt.verify<AccessTokenClaims>(token)
+      } catch {
+        throw refuse(request, 'access token is invalid or expired')
+      }
       // A token outlives its session's logout or revocation only until this check: its `sid` must be live.
-      if (!isSessionId(claims.sid)) return ofSession(request, claims, false)
+      if (!isSessionId(claims.sid)) return ofSession(request, claims, false, viaCookie)
       const live = isSessionLive(claims.sid)
-      return live instanceof Promise ? live.then((found) => ofSession(request, claims, found)) : ofSession(request, claims, live)
+      return live instanceof Promise
+        ? live.then((found) => ofSession(request, claims, found, viaCookie))
+        : ofSession(request, claims, live, viaCookie)
     }
-    /** The caller, synchronously when its API key is in this process's cache. */
+    /**
+     * The caller, synchronously when its API key is in this process's cache: a Bearer header (API key or
+     * access token), else the console's session cookie.
+     */
     const identify = (request: FastifyRequest): Principal | Promise<Principal> => {
       failures.check(request.ip)
       const header = request.headers.authorization
+      if (header === undefined) {
+        const cookie = request.cookies[SESSION_COOKIE]
+        if (cookie) return ofAccessToken(request, cookie, true)
+      }
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined
       if (!token) throw refuse(request, 'a Bearer token (access token or API key) is required')
       if (token.startsWith(API_KEY_PREFIX)) {
         const key = resolveApiKey(token)
         return key instanceof Promise ? key.then((found) => ofKey(request, found)) : ofKey(request, key)
       }
-      return request.jwtVerify<AccessTokenClaims>().then(
-        (claims) => ofClaims(request, claims),
-        () => {
-          throw refuse(request, 'access token is invalid or expired')
-        }
-      )
+      return ofAccessToken(request, token, false)
     }
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
@@ -149,6 +173,10 @@ export default fp(
         request.principal = found
         done()
       }, done)
+    })
+    app.decorate('csrfHook', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      if (!request.principal.viaCookie || SAFE_METHODS.has(request.method)) return done()
+      app.csrfProtection(request, reply, done)
     })
   },
   { name: 'auth', dependencies: ['db', 'redis'] }

@@ -37,6 +37,9 @@ export function toAppError(err: FastifyError): AppError {
       return errors.validation('request body is not valid JSON', [{ path: '/body', message: err.message }])
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new AppError(415, 'unsupported_media_type', err.message)
+    case 'FST_CSRF_MISSING_SECRET':
+    case 'FST_CSRF_INVALID_TOKEN':
+      return errors.csrf()
   }
   if (err instanceof SyntaxError && err.statusCode === 400) {
     return errors.validation('request body is not valid JSON', [{ path: '/body', message: err.message }])

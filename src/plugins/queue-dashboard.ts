@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
 import { roleAtLeast } from '../lib/context.js'
+import { fromSameOrigin, SAFE_METHODS } from '../modules/auth/cookies.js'
 import { sendProblem, toAppError } from './errors.js'
 
 export const DASHBOARD_PATH = '/admin/queues'
@@ -11,8 +12,10 @@ export const DASHBOARD_PATH = '/admin/queues'
 /**
  * The BullMQ dashboard (@bull-board): the queues are shared by every tenant, so it is for the admins of
  * the organization that operates the deployment (QUEUE_DASHBOARD_ORGANIZATION_ID) and off when none is
- * configured. Every request to it, page or API, carries such an admin's Bearer token or answers
- * 401/403. Its routes stay out of the OpenAPI document.
+ * configured. Every request to it, page or API, carries such an admin's Bearer token or console session
+ * cookie, or answers 401/403; one signed in by cookie that changes something (retry, clean, pause) must
+ * come from a page of this origin (the dashboard's scripts cannot send the CSRF header). Its routes stay
+ * out of the OpenAPI document.
  */
 export async function registerQueueDashboard(app: FastifyInstance, operatorOrganizationId: string | undefined) {
   if (!operatorOrganizationId) return
@@ -32,6 +35,7 @@ export async function registerQueueDashboard(app: FastifyInstance, operatorOrgan
           if (organizationId !== operatorOrganizationId || !roleAtLeast(role, 'admin')) {
             throw errors.forbidden("the queue dashboard is for the operating organization's admins")
           }
+          if (request.principal.viaCookie && !SAFE_METHODS.has(request.method) && !fromSameOrigin(request)) throw errors.csrf()
         } catch (err) {
           return sendProblem(reply, request, toAppError(err as FastifyError))
         }

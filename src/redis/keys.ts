@@ -3,6 +3,8 @@ export const keys = {
   /** `{serviceId}` is a Redis Cluster hash tag: one service's keys share a slot, so one script can touch them all. */
   /** a series' packed model (level, spread, seasonal profile, episode): src/redis/scripts/score-samples.lua */
   model: (serviceId: string, seriesId: string) => `model:{${serviceId}}:${seriesId}`,
+  /** a series' recent values, one 24-byte slot per minute for the last hour (score-samples.lua, series-history.ts) */
+  history: (serviceId: string, seriesId: string) => `history:{${serviceId}}:${seriesId}`,
   /** hash: the service's series id → descriptor (metric, labels, kind), written with their models */
   series: (serviceId: string) => `series:{${serviceId}}`,
   /** sorted set: the organization's active series (`<serviceId>:<seriesId>`), score = last seen (ms) */

@@ -27,9 +27,12 @@ export interface ModelKeys {
   paging: string
   /** how long a model outlives its last sample */
   ttlMs: number
+  /** the series' recent values, minute by minute (series-history.ts); a backtest keeps none */
+  history?: (seriesId: string) => string
 }
 export const liveKeys = (serviceId: string): ModelKeys => ({
   model: (seriesId) => keys.model(serviceId, seriesId),
+  history: (seriesId) => keys.history(serviceId, seriesId),
   series: keys.series(serviceId),
   window: keys.recentAnomalies(serviceId),
   paging: keys.paging(serviceId),
@@ -150,6 +153,10 @@ export async function scoreServiceBatch(
       seriesSpec += `${series.id} ${series.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']} ${SEASONALITY_CODE[detection.seasonality]} ${KIND_CODE[series.kind]} ${descriptor};`
     }
     sampleSpec += `${index} ${sample.value} ${sample.time ?? -1} ${sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0};`
+  }
+  if (space.history) {
+    // One history key per model key, in the same order, after them.
+    for (const [seriesId] of keyIndex) scriptKeys.push(space.history(seriesId))
   }
   const reply = (await redis.scoreSamples(
     scriptKeys.length,

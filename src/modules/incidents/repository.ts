@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, isNotNull, isNull, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Executor } from '../../db/client.js'
 import { keysetPage, type PageRequest } from '../../db/keyset.js'
-import { actions, incidents, services, type IncidentStatus } from '../../db/schema/index.js'
+import { actions, incidents, services, type IncidentStatus, type Severity } from '../../db/schema/index.js'
 import type { ChangeContext } from '../../lib/context.js'
 import { iso } from '../../lib/schemas.js'
 import { recordAudit } from '../audit/repository.js'
@@ -15,12 +15,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export interface IncidentFilter {
   status?: IncidentStatus
   service?: string
+  severity?: Severity
+  flapping?: boolean
 }
 
 export function listIncidents(exec: Executor, organizationId: string, filter: IncidentFilter, page: PageRequest): Promise<IncidentView[]> {
   const query = exec.select(withServiceName).from(incidents).innerJoin(services, eq(services.id, incidents.serviceId)).$dynamic()
   const where: (SQL | undefined)[] = [eq(incidents.organizationId, organizationId)]
   if (filter.status) where.push(eq(incidents.status, filter.status))
+  if (filter.severity) where.push(eq(incidents.severity, filter.severity))
+  if (filter.flapping !== undefined) where.push(eq(incidents.flapping, filter.flapping))
   if (filter.service) {
     where.push(
       UUID.test(filter.service)

@@ -25,8 +25,8 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request) => {
-      const { limit, cursor, status, service } = request.query
-      const rows = await incidents.list(request.principal.organizationId, { status, service }, { after: decodeCursor(cursor), limit })
+      const { limit, cursor, ...filter } = request.query
+      const rows = await incidents.list(request.principal.organizationId, filter, { after: decodeCursor(cursor), limit })
       return toPage(rows, limit, presentIncident)
     }
   )

@@ -40,7 +40,9 @@ export const ListIncidentsQuery = Type.Object(
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
     cursor: Type.Optional(Type.String({ maxLength: 64 })),
     status: Type.Optional(IncidentStatusSchema),
-    service: Type.Optional(Type.String({ maxLength: 63, description: 'service name or id' }))
+    service: Type.Optional(Type.String({ maxLength: 63, description: 'service name or id' })),
+    severity: Type.Optional(Type.Enum(SEVERITIES)),
+    flapping: Type.Optional(Type.Boolean({ description: 'only incidents that are (true) or are not (false) flapping' }))
   },
   { additionalProperties: false }
 )

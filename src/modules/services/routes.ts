@@ -4,8 +4,9 @@ import { SEVERITIES } from '../../db/schema/index.js'
 import { problemResponses } from '../../errors.js'
 import { changeContext } from '../../lib/context.js'
 import { Page, PageQuery, pageRequest, toPage } from '../../lib/pagination.js'
-import { IdParams, TimeInput, Timestamp, toDate } from '../../lib/schemas.js'
+import { IdParams, TimeInput, Timestamp, toDate, Uuid } from '../../lib/schemas.js'
 import { AnomalySchema } from '../detection/schemas.js'
+import { SeriesHistorySchema } from '../detection/series-history.js'
 import { SERIES_KINDS, SeriesFields } from '../detection/series.js'
 import { CreateServiceBody, METRIC_NAME_PATTERN, ServiceSchema, UpdateServiceBody } from './schemas.js'
 import { presentService } from './service.js'
@@ -151,6 +152,23 @@ export const serviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { metric, limit, cursor } = request.query
       return services.baselines(request.principal.organizationId, request.params.id, { metrics: metric === undefined ? undefined : [metric], cursor, limit })
     }
+  )
+
+  app.get(
+    '/services/:id/series/:series/history',
+    {
+      config: { minRole: 'agent' },
+      schema: {
+        tags,
+        operationId: 'getSeriesHistory',
+        summary: "A series' values of the last hour, minute by minute, against its baseline's band",
+        description:
+          "One point per minute in which the series had samples: the minute's last, lowest and highest value scored, and the expected value and the band (expected ± threshold × spread, widened while the baseline is young) at its last sample; `lower` and `upper` are null while the baseline learns. A series id is an incident's `series[].id`, or `series` in baselines and anomalies.",
+        params: Type.Object({ id: Uuid, series: Type.String({ pattern: '^[0-9a-f]{16}$' }) }),
+        response: { 200: SeriesHistorySchema, ...problemResponses(400, 401, 404, 429, 503) }
+      }
+    },
+    async (request) => services.history(request.principal.organizationId, request.params.id, request.params.series)
   )
 
   app.get(

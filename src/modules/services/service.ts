@@ -8,6 +8,7 @@ import type { ChangeContext } from '../../lib/context.js'
 import { AlreadyExistsError } from '../../lib/domain-errors.js'
 import { recordAudit } from '../audit/repository.js'
 import { baselinesOf, recentAnomalies, type BaselineQuery } from '../detection/window.js'
+import { seriesHistory } from '../detection/series-history.js'
 import { PLAN_LIMITS } from '../subscription/plans.js'
 import { findSubscription, lockOrganization } from '../subscription/repository.js'
 import { DETECTION_DEFAULTS } from './schemas.js'
@@ -166,6 +167,14 @@ export function createServicesService(deps: {
     return recentAnomalies(deps.redis, service.id, window.since, window.offset, window.limit)
   }
 
-  return { get, list, create, registerAll, update, remove, baselines, anomalies }
+  /** A series of the service with its values of the last hour, minute by minute. */
+  async function history(organizationId: string, id: string, seriesId: string) {
+    const service = await get(organizationId, id)
+    const found = await seriesHistory(deps.redis, service.id, seriesId, deps.clock.now().getTime())
+    if (!found) throw errors.notFound('series')
+    return found
+  }
+
+  return { get, list, create, registerAll, update, remove, baselines, anomalies, history }
 }
 export type ServicesService = ReturnType<typeof createServicesService>

@@ -5,6 +5,8 @@ KEYS[1]    recent_anomalies:{serviceId}   sorted set, score = sample time (ms): 
 KEYS[2]    series:{serviceId}             hash: series id → its descriptor (JSON: metric, labels, kind)
 KEYS[3]    paging:{serviceId}             sorted set, score = time: unsuppressed marks of confirmed episodes
 KEYS[4..]  model:{serviceId}:<series id>  string: the series' model, packed (layout below and in detector.ts)
+KEYS[..]   history:{serviceId}:<series id>  optional, one per model key in the same order after them: the
+           series' recent values, one slot per minute (HISTORY_* below and series-history.ts); a backtest sends none
 ARGV[1]    "<minSamples> <minSpanMs> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms> <episodeCalm> <confirmMs>"
 ARGV[2]    per model key, in KEYS order: "<series id> <metric> <z threshold> <direction u|d|b>
            <seasonality a|n|d|w> <kind g|c|t> <descriptor: ARGV index, 0 = not sent>;" …
@@ -103,6 +105,43 @@ for id, metric, threshold, direction, seasonality, kind, desc in
   series[k] = { id = id, metric = metric, threshold = tonumber(threshold), direction = direction, seasonality = seasonality,
     kind = KIND_CODE[kind], desc = ARGV[tonumber(desc)] }
   k = k + 1
+end
+-- The history key of model key i is KEYS[i + modelCount], when the caller sent them.
+local modelCount = k - 4
+local withHistory = #KEYS >= 3 + 2 * modelCount
+
+-- Recent values, for the console's charts: a ring of HISTORY_SLOTS minutes, slot = minute % HISTORY_SLOTS,
+-- each the minute (since the epoch), then as floats the minute's last, lowest and highest value scored, the
+-- expected value and the half-width of the band a value must leave to be anomalous at the last sample
+-- (UNSET while the series learns). src/modules/detection/series-history.ts reads the same layout.
+local HISTORY_SLOTS, HISTORY_SLOT_BYTES, MINUTE_MS = 60, 24, 60000
+local HISTORY_LAYOUT = '<I4fffff'
+
+local function writeHistory(h)
+  redis.call('SETRANGE', h.key, h.offset, struct.pack(HISTORY_LAYOUT, h.minute, h.last, h.lo, h.hi, h.expected, h.band))
+  if h.fresh then redis.call('PEXPIRE', h.key, HISTORY_SLOTS * MINUTE_MS) end
+end
+
+-- Notes a scored value of series i at time t; a minute's slot is written when the series moves on to the
+-- next minute or at the end of the call (an earlier call's values of the same minute are carried on).
+local function remember(s, i, t, v, expected, band)
+  if not withHistory then return end
+  local minute = math.floor(t / MINUTE_MS)
+  local h = s.h
+  if h and h.minute == minute then
+    h.last, h.lo, h.hi, h.expected, h.band = v, math.min(h.lo, v), math.max(h.hi, v), expected, band
+    return
+  end
+  if h then writeHistory(h) end
+  local key = KEYS[i + modelCount]
+  local offset = (minute % HISTORY_SLOTS) * HISTORY_SLOT_BYTES
+  h = { key = key, offset = offset, minute = minute, last = v, lo = v, hi = v, expected = expected, band = band, fresh = true }
+  local stored = redis.call('GETRANGE', key, offset, offset + HISTORY_SLOT_BYTES - 1)
+  if #stored == HISTORY_SLOT_BYTES then
+    local storedMinute, _, lo, hi = struct.unpack(HISTORY_LAYOUT, stored)
+    if storedMinute == minute then h.lo, h.hi, h.fresh = math.min(lo, v), math.max(hi, v), false end
+  end
+  s.h = h
 end
 
 -- A series' model: its scalars unpacked, its profile read bucket by bucket from the packed string (a sample
@@ -252,6 +291,7 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
     local dow = (math.floor(t / DAY) + 4) % 7
     if (dow == 0 or dow == 6) and meta.seasonality ~= 'd' then s.h1 = t else s.h0 = t end
     learning = learning + 1
+    remember(s, index, t, v, v, UNSET)
   else
     v = scored(s, v, t)
     -- The day's bucket, in the weekday or the weekend half of the profile.
@@ -288,8 +328,11 @@ for ki, vs, ts, ss in string.gmatch(ARGV[3], '(%d+) ([^ ;]+) ([^ ;]+) (%d);') do
 
     if s.n < minSamples or span < minSpan then
       learning = learning + 1
+      remember(s, index, t, v, expected, UNSET)
     else
-      local z = clip((e / scale) * math.sqrt(s.n / (s.n + WARM_K)), Z_LIMIT)
+      local shrink = math.sqrt(s.n / (s.n + WARM_K))
+      remember(s, index, t, v, expected, meta.threshold * scale / shrink)
+      local z = clip((e / scale) * shrink, Z_LIMIT)
       local deviation = z
       if meta.direction == 'd' then deviation = -z elseif meta.direction == 'b' then deviation = math.abs(z) end
       -- A time-like series is learned but never anomalous.
@@ -409,6 +452,7 @@ end
 for index, s in pairs(state) do
   -- (A counter's first value alone is kept too: its rate starts from it.)
   if (s.n > 0 and sound(s)) or (s.n == 0 and s.rt) then save(KEYS[index], s, series[index]) end
+  if s.h then writeHistory(s.h) end
 end
 
 reply[2] = learning

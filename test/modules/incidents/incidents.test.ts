@@ -62,6 +62,28 @@ describe('incident lifecycle', () => {
     expect(await list(`service=${serviceId}`)).toEqual(byName)
   })
 
+  it('lists filter by severity and flapping, alone and with the other filters', async () => {
+    const other = await signup(ctx.app)
+    const a = await createService(ctx.app, other, 'filtered-a')
+    const b = await createService(ctx.app, other, 'filtered-b')
+    const critical = await openIncident(ctx.app, other, a.id, { severity: 'critical', flapping: true })
+    const warning = await openIncident(ctx.app, other, b.id, { severity: 'warning' })
+    const resolved = await openIncident(ctx.app, other, b.id, { severity: 'critical', status: 'resolved', resolvedAt: new Date() })
+    const ids = async (query: string) => {
+      const res = await call(ctx.app, other.token, { method: 'GET', url: `/v1/incidents?${query}` })
+      expect(res.statusCode, res.body).toBe(200)
+      return (res.json().items as { id: string }[]).map((i) => i.id).sort()
+    }
+    expect(await ids('severity=critical')).toEqual([critical.id, resolved.id].sort())
+    expect(await ids('severity=warning')).toEqual([warning.id])
+    expect(await ids('flapping=true')).toEqual([critical.id])
+    expect(await ids('flapping=false')).toEqual([warning.id, resolved.id].sort())
+    expect(await ids('severity=critical&status=resolved')).toEqual([resolved.id])
+    expect(await ids('severity=critical&service=filtered-a&flapping=true')).toEqual([critical.id])
+    expectProblem(await call(ctx.app, other.token, { method: 'GET', url: '/v1/incidents?severity=loud' }), 400, 'validation_failed')
+    expectProblem(await call(ctx.app, other.token, { method: 'GET', url: '/v1/incidents?flapping=maybe' }), 400, 'validation_failed')
+  })
+
   it('the database allows one open detector incident per service', async () => {
     const other = (await createService(ctx.app, org)).id
     await openIncident(ctx.app, org, other)

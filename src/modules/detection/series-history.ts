@@ -1,0 +1,66 @@
+import Type, { type Static } from 'typebox'
+import type { RedisClient } from '../../redis/client.js'
+import { Timestamp } from '../../lib/schemas.js'
+import { keys } from '../../redis/keys.js'
+import type { SeriesDescriptor } from './detector.js'
+import { SERIES_KINDS, SeriesFields } from './series.js'
+
+/** The ring score-samples.lua keeps per series: HISTORY_SLOTS minutes of HISTORY_SLOT_BYTES each. */
+export const HISTORY_SLOTS = 60
+const SLOT_BYTES = 24
+const MINUTE_MS = 60_000
+
+const finiteOrNull = (value: number) => (Number.isFinite(value) ? value : null)
+
+export const HistoryPointSchema = Type.Object({
+  at: Timestamp,
+  value: Type.Union([Type.Number(), Type.Null()], { description: "the minute's last value scored (a counter's: its per-second rate)" }),
+  min: Type.Union([Type.Number(), Type.Null()]),
+  max: Type.Union([Type.Number(), Type.Null()]),
+  expected: Type.Union([Type.Number(), Type.Null()], { description: 'what the baseline expected at the last sample of the minute' }),
+  lower: Type.Union([Type.Number(), Type.Null()], { description: 'the band a value had to leave to be anomalous; null while the baseline learned' }),
+  upper: Type.Union([Type.Number(), Type.Null()])
+})
+export type HistoryPoint = Static<typeof HistoryPointSchema>
+
+export const SeriesHistorySchema = Type.Object({
+  metric: Type.String(),
+  ...SeriesFields,
+  kind: Type.Enum(SERIES_KINDS),
+  points: Type.Array(HistoryPointSchema, { description: 'one per minute with samples in the last hour, oldest first' })
+})
+
+/** The points of a history ring within the hour before `now`, oldest first. */
+export function decodeHistory(ring: Buffer | null, now: number): HistoryPoint[] {
+  if (!ring) return []
+  const newest = Math.floor(now / MINUTE_MS)
+  const points: { minute: number; point: HistoryPoint }[] = []
+  for (let offset = 0; offset + SLOT_BYTES <= ring.length; offset += SLOT_BYTES) {
+    const minute = ring.readUInt32LE(offset)
+    // An empty slot (0), or one last written more than an hour ago (the ring wrapped past it since).
+    if (minute === 0 || minute > newest || minute <= newest - HISTORY_SLOTS) continue
+    const [value, min, max, expected, band] = [4, 8, 12, 16, 20].map((at) => ring.readFloatLE(offset + at)) as [number, number, number, number, number]
+    const learned = band >= 0 && Number.isFinite(band) && Number.isFinite(expected)
+    points.push({
+      minute,
+      point: {
+        at: new Date(minute * MINUTE_MS).toISOString(),
+        value: finiteOrNull(value),
+        min: finiteOrNull(min),
+        max: finiteOrNull(max),
+        expected: finiteOrNull(expected),
+        lower: learned ? expected - band : null,
+        upper: learned ? expected + band : null
+      }
+    })
+  }
+  return points.sort((a, b) => a.minute - b.minute).map(({ point }) => point)
+}
+
+/** A series of a service with its recent values; undefined when the service has no such series. */
+export async function seriesHistory(redis: RedisClient, serviceId: string, seriesId: string, now: number) {
+  const [descriptor, ring] = await Promise.all([redis.hget(keys.series(serviceId), seriesId), redis.getBuffer(keys.history(serviceId, seriesId))])
+  if (descriptor === null) return undefined
+  const { m, l, k } = JSON.parse(descriptor) as SeriesDescriptor
+  return { metric: m, series: seriesId, labels: l, kind: k, points: decodeHistory(ring, now) }
+}

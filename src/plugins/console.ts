@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import type { FastifyInstance } from 'fastify'
+import { AppError } from '../errors.js'
+import { sendProblem } from './errors.js'
+
+export const CONSOLE_PATH = '/console'
+
+/**
+ * Where `npm run build` puts the console (scripts/build-console.mjs → dist/console): beside the compiled
+ * server (dist/src/plugins → dist/console), or from the sources (src/plugins → dist/console).
+ */
+function consoleDirectory(): string | undefined {
+  const candidates = ['../../console/', '../../dist/console/'].map((path) => fileURLToPath(new URL(path, import.meta.url)))
+  return candidates.find((dir) => existsSync(`${dir}index.html`))
+}
+
+// The console's pages load only their own scripts and styles (uPlot sets inline styles), talk only to this
+// origin, and are never framed.
+const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/**
+ * The operator console (a single-page app) at /console: its built assets, and index.html for every other
+ * path below it (the app routes in the browser). Without a build it answers 404 saying how to build it.
+ */
+export async function registerConsole(app: FastifyInstance, directory = consoleDirectory()) {
+  await app.register(
+    async (site) => {
+      site.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, hide: true }
+      })
+      site.addHook('onSend', (_request, reply, payload, done) => {
+        void reply.headers({
+          'content-security-policy': CONTENT_SECURITY_POLICY,
+          'x-content-type-options': 'nosniff',
+          'referrer-policy': 'same-origin',
+          'cache-control': 'no-cache'
+        })
+        done(null, payload)
+      })
+      if (!directory) {
+        const unbuilt = new AppError(404, 'not_found', 'the console is not built: run `npm run build` (or `npm run build:console`)')
+        site.get('/*', (request, reply) => sendProblem(reply, request, unbuilt))
+        return
+      }
+      await site.register(fastifyStatic, { root: directory, wildcard: false, index: false })
+      const page = (_request: unknown, reply: { sendFile: (file: string) => unknown }) => reply.sendFile('index.html')
+      site.get('/', page)
+      site.get('/*', page)
+    },
+    { prefix: CONSOLE_PATH }
+  )
+  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect(`${CONSOLE_PATH}/`))
+}
