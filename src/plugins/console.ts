@@ -12,8 +12,9 @@ export const CONSOLE_PATH = '/console'
  * server (dist/src/plugins → dist/console), or from the sources (src/plugins → dist/console).
  */
 function consoleDirectory(): string | undefined {
-  const candidates = ['../../console/', '../../dist/console/'].map((path) => fileURLToPath(new URL(path, import.meta.url)))
-  return candidates.find((dir) => existsSync(`${dir}index.html`))
+  const candidates = ['../../dist/console/', '../../console/'].map((path) => fileURLToPath(new URL(path, import.meta.url)))
+  // (From the sources, ../../console is the console's own source folder: only a build has assets.)
+  return candidates.find((dir) => existsSync(`${dir}index.html`) && existsSync(`${dir}assets/app.js`))
 }
 
 // The console's pages load only their own scripts and styles (uPlot sets inline styles), talk only to this
@@ -45,10 +46,11 @@ export async function registerConsole(app: FastifyInstance, directory = consoleD
         site.get('/*', (request, reply) => sendProblem(reply, request, unbuilt))
         return
       }
-      await site.register(fastifyStatic, { root: directory, wildcard: false, index: false })
+      await site.register(fastifyStatic, { root: directory, index: false })
       const page = (_request: unknown, reply: { sendFile: (file: string) => unknown }) => reply.sendFile('index.html')
       site.get('/', page)
-      site.get('/*', page)
+      // A path that is no file is one of the app's own pages.
+      site.setNotFoundHandler(page)
     },
     { prefix: CONSOLE_PATH }
   )

@@ -1,0 +1,388 @@
+// Settings: API keys and users (admin+), plan (owner changes it), integration snippets.
+import { useEffect, useState } from 'preact/hooks'
+import { del, get, post, put, withQuery } from '../api'
+import { Empty, ErrorAlert, Loading, Section, Time } from '../components/common'
+import { ROLES, atLeast } from '../format'
+import { useResource } from '../hooks'
+import { useSession } from '../session'
+import type { ApiKey, CreatedApiKey, Page, Plan, Role, Subscription, User } from '../types'
+
+export function SettingsPage() {
+  const session = useSession()
+  useEffect(() => {
+    document.title = 'Settings · Autopilot'
+  }, [])
+  return (
+    <>
+      <h1>Settings</h1>
+      <PlanSection />
+      {session.can('admin') ? (
+        <>
+          <ApiKeysSection />
+          <UsersSection />
+        </>
+      ) : (
+        <Section title="API keys and users">
+          <p class="muted">Managing API keys and users needs the admin role.</p>
+        </Section>
+      )}
+      <SnippetsSection />
+    </>
+  )
+}
+
+/** Roles the signed-in user may hand out (the API refuses roles above your own). */
+function useGrantableRoles(): Role[] {
+  const { me } = useSession()
+  return ROLES.filter((role) => me && atLeast(me.role, role))
+}
+
+function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+  const [copied, setCopied] = useState<'idle' | 'done' | 'failed'>('idle')
+  return (
+    <button
+      type="button"
+      class="secondary"
+      onClick={async () => {
+        try {
+          await navigator.clipboard.writeText(text)
+          setCopied('done')
+        } catch {
+          setCopied('failed')
+        }
+        setTimeout(() => setCopied('idle'), 2000)
+      }}
+    >
+      {copied === 'done' ? 'Copied' : copied === 'failed' ? 'Copy failed: select and copy' : label}
+    </button>
+  )
+}
+
+function PlanSection() {
+  const session = useSession()
+  const subscription = useResource((signal) => get<Subscription>('/v1/subscription', signal), [])
+  const [plan, setPlan] = useState<Plan | ''>('')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const data = subscription.data
+
+  async function change(event: Event) {
+    event.preventDefault()
+    if (!plan) return
+    setBusy(true)
+    setError(null)
+    try {
+      const updated = await put<Subscription>('/v1/subscription', { plan })
+      subscription.setData(() => updated)
+      setPlan('')
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  return (
+    <Section title="Plan">
+      <ErrorAlert error={subscription.error} />
+      {!data ? (
+        <Loading />
+      ) : (
+        <>
+          <p>
+            <strong>{data.plan}</strong> plan ({data.status}), changed <Time iso={data.updatedAt} />. Organization:{' '}
+            {session.me?.organization.name}.
+          </p>
+          <div class="table-wrap">
+            <table>
+              <caption class="visually-hidden">Plan limits</caption>
+              <tbody>
+                {Object.entries(data.limits).map(([name, value]) => (
+                  <tr key={name}>
+                    <th scope="row">{name.replace(/([A-Z])/g, ' $1').toLowerCase()}</th>
+                    <td class="num">{value === null ? 'unlimited' : typeof value === 'boolean' ? (value ? 'yes' : 'no') : value.toLocaleString()}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {session.can('owner') ? (
+            <form class="inline-form" onSubmit={change}>
+              <div class="field">
+                <label for="plan">Change plan</label>
+                <select id="plan" value={plan} onChange={(e) => setPlan(e.currentTarget.value as Plan | '')}>
+                  <option value="">Choose a plan</option>
+                  {(['free', 'team', 'enterprise'] as Plan[])
+                    .filter((p) => p !== data.plan)
+                    .map((p) => (
+                      <option key={p} value={p}>
+                        {p}
+                      </option>
+                    ))}
+                </select>
+              </div>
+              <button type="submit" disabled={busy || !plan}>
+                Change plan
+              </button>
+            </form>
+          ) : (
+            <p class="hint">Only the owner can change the plan.</p>
+          )}
+          <ErrorAlert error={error} />
+        </>
+      )}
+    </Section>
+  )
+}
+
+function ApiKeysSection() {
+  const keys = useResource((signal) => get<Page<ApiKey>>(withQuery('/v1/api-keys', { limit: 200 }), signal), [])
+  const roles = useGrantableRoles()
+  const [name, setName] = useState('')
+  const [role, setRole] = useState<Role>('agent')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [created, setCreated] = useState<CreatedApiKey | null>(null)
+
+  async function create(event: Event) {
+    event.preventDefault()
+    setBusy(true)
+    setError(null)
+    try {
+      const key = await post<CreatedApiKey>('/v1/api-keys', { name: name.trim(), role })
+      setCreated(key)
+      setName('')
+      keys.reload()
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  async function revoke(key: ApiKey) {
+    if (!window.confirm(`Revoke the API key "${key.name}"? Anything using it stops working at once.`)) return
+    setError(null)
+    try {
+      await del(`/v1/api-keys/${key.id}`)
+      keys.reload()
+    } catch (err) {
+      setError(err)
+    }
+  }
+
+  return (
+    <Section title="API keys">
+      {created && (
+        <div class="alert alert-warning" role="status">
+          <p>
+            <strong>Copy the key “{created.name}” now: it is shown only once.</strong>
+          </p>
+          <div class="secret">
+            <code data-testid="new-api-key">{created.key}</code>
+            <CopyButton text={created.key} label="Copy key" />
+            <button type="button" class="secondary" onClick={() => setCreated(null)}>
+              I have saved it
+            </button>
+          </div>
+        </div>
+      )}
+      <form class="inline-form" onSubmit={create} aria-label="Create an API key">
+        <div class="field">
+          <label for="key-name">Name</label>
+          <input id="key-name" required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="key-role">Role</label>
+          <select id="key-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+            {roles.map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit" disabled={busy || !name.trim()}>
+          Create key
+        </button>
+      </form>
+      <ErrorAlert error={error ?? keys.error} />
+      {keys.loading && !keys.data ? (
+        <Loading />
+      ) : (keys.data?.items ?? []).length === 0 ? (
+        <Empty>No API keys.</Empty>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Prefix</th>
+                <th scope="col">Role</th>
+                <th scope="col">Created</th>
+                <th scope="col">Status</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(keys.data?.items ?? []).map((key) => (
+                <tr key={key.id}>
+                  <td>{key.name}</td>
+                  <td>
+                    <code>{key.prefix}</code>
+                  </td>
+                  <td>{key.role}</td>
+                  <td class="nowrap">
+                    <Time iso={key.createdAt} />
+                  </td>
+                  <td>{key.revokedAt ? <>revoked <Time iso={key.revokedAt} /></> : 'active'}</td>
+                  <td>
+                    {!key.revokedAt && (
+                      <button type="button" class="danger" aria-label={`Revoke key ${key.name}`} onClick={() => revoke(key)}>
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Section>
+  )
+}
+
+function UsersSection() {
+  const users = useResource((signal) => get<Page<User>>(withQuery('/v1/users', { limit: 200 }), signal), [])
+  const roles = useGrantableRoles()
+  const [email, setEmail] = useState('')
+  const [password, setPassword] = useState('')
+  const [role, setRole] = useState<Role>('operator')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [done, setDone] = useState<string | null>(null)
+
+  async function create(event: Event) {
+    event.preventDefault()
+    setBusy(true)
+    setError(null)
+    setDone(null)
+    try {
+      const user = await post<User>('/v1/users', { email: email.trim(), password, role })
+      setDone(`Added ${user.email} as ${user.role}.`)
+      setEmail('')
+      setPassword('')
+      users.reload()
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  return (
+    <Section title="Users">
+      <form class="inline-form" onSubmit={create} aria-label="Add a user">
+        <div class="field">
+          <label for="user-email">Email</label>
+          <input id="user-email" type="email" required maxLength={254} autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="user-password">Initial password (12+ characters)</label>
+          <input
+            id="user-password"
+            type="password"
+            required
+            minLength={12}
+            maxLength={256}
+            autoComplete="new-password"
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
+        </div>
+        <div class="field">
+          <label for="user-role">Role</label>
+          <select id="user-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+            {roles.map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit" disabled={busy}>
+          Add user
+        </button>
+      </form>
+      <ErrorAlert error={error ?? users.error} />
+      {done && (
+        <p class="alert alert-info" role="status">
+          {done}
+        </p>
+      )}
+      {users.loading && !users.data ? (
+        <Loading />
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Added</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(users.data?.items ?? []).map((user) => (
+                <tr key={user.id}>
+                  <td>{user.email}</td>
+                  <td>{user.role}</td>
+                  <td class="nowrap">
+                    <Time iso={user.createdAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Section>
+  )
+}
+
+function SnippetsSection() {
+  const origin = window.location.origin
+  const prometheus = `remote_write:
+  - url: ${origin}/v1/integrations/prometheus/write
+    authorization:
+      type: Bearer
+      credentials: <API key>
+    # each series goes to the service named by its "service" label (else "job")
+`
+  const alertmanager = `receivers:
+  - name: autopilot
+    webhook_configs:
+      - url: ${origin}/v1/integrations/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: <API key>
+`
+  return (
+    <Section title="Integrations">
+      <p class="muted">Replace &lt;API key&gt; with a key of role agent or above (create one above). Keys are sent as a Bearer token.</p>
+      <h3 id="snippet-prometheus">Prometheus remote_write (prometheus.yml)</h3>
+      <pre aria-labelledby="snippet-prometheus" tabIndex={0}>
+        <code>{prometheus}</code>
+      </pre>
+      <CopyButton text={prometheus} label="Copy Prometheus snippet" />
+      <h3 id="snippet-alertmanager">Alertmanager webhook (alertmanager.yml)</h3>
+      <pre aria-labelledby="snippet-alertmanager" tabIndex={0}>
+        <code>{alertmanager}</code>
+      </pre>
+      <CopyButton text={alertmanager} label="Copy Alertmanager snippet" />
+    </Section>
+  )
+}
