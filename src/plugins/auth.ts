@@ -31,6 +31,8 @@ declare module 'fastify' {
     signAccessToken: (claims: AccessTokenClaims) => string
     /** onRequest hook after authentication: a cookie-signed unsafe request must carry the CSRF token (403) */
     csrfHook: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
+    /** The request's cookies, parsed on first use (agents send none: nothing is parsed on their hot path). */
+    cookiesOf: (request: FastifyRequest) => FastifyRequest['cookies']
   }
   interface FastifyRequest {
     principal: Principal
@@ -82,7 +84,10 @@ export default fp(
       // Pinned: a token declaring any other algorithm (including "none") is refused.
       verify: { algorithms: ['HS256'], allowedIss: opts.issuer, allowedAud: opts.audience }
     })
-    await app.register(fastifyCookie)
+    // No parsing hook: cookies are parsed only when a request is about to be read by cookie (cookiesOf).
+    await app.register(fastifyCookie, { hook: false })
+    const cookiesOf = (request: FastifyRequest) => (request.cookies ??= app.parseCookie(request.headers.cookie ?? ''))
+    app.decorate('cookiesOf', cookiesOf)
     await app.register(fastifyCsrf, {
       cookieKey: CSRF_COOKIE,
       cookieOpts: cookieOptions('/'),
@@ -142,7 +147,7 @@ export default fp(
       failures.check(request.ip)
       const header = request.headers.authorization
       if (header === undefined) {
-        const cookie = request.cookies[SESSION_COOKIE]
+        const cookie = cookiesOf(request)[SESSION_COOKIE]
         if (cookie) return ofAccessToken(request, cookie, true)
       }
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined
@@ -176,6 +181,7 @@ export default fp(
     })
     app.decorate('csrfHook', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       if (!request.principal.viaCookie || SAFE_METHODS.has(request.method)) return done()
+      cookiesOf(request)
       app.csrfProtection(request, reply, done)
     })
   },

@@ -169,6 +169,50 @@ fetch(${JSON.stringify(target)}, { method: 'POST', credentials: 'include', mode:
     })
   })
 
+  it('every page renders without a script error, and signing in works by keyboard alone', async () => {
+    const s = await setup()
+    const incidentId = await openIncident(s)
+    const rule = { service: 'api', metric: 'latency', startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 7_200_000).toISOString(), reason: 'planned failover drill' }
+    expect((await call(ctx.app, s.org.token, { method: 'POST', url: '/v1/suppression-rules', payload: rule })).statusCode).toBe(201)
+    await apiKey(ctx.app, s.org, 'operator')
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, baseURL: base })
+    const page = await context.newPage()
+    const failures: string[] = []
+    page.on('pageerror', (err) => failures.push(err.message))
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !/favicon/.test(message.text())) failures.push(message.text())
+    })
+    await page.goto('/console/')
+    await page.getByLabel('Email').focus()
+    await screenshot(page, 'sign-in')
+    await page.keyboard.type(s.org.email)
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press('Enter')
+    await expect.poll(() => page.getByRole('button', { name: 'Sign out' }).count(), { timeout: 10_000 }).toBe(1)
+
+    const pages: [string, string, RegExp][] = [
+      ['approvals', '/console/approvals', /approvals/i],
+      ['suppression', '/console/suppression', /suppression/i],
+      ['services', '/console/services', /services/i],
+      ['service', `/console/services/${s.service.id}`, /api/],
+      ['settings', '/console/settings', /settings/i],
+      ['incident-detail', `/console/incidents/${incidentId}`, /latency|api/i]
+    ]
+    for (const [name, url, heading] of pages) {
+      await page.goto(url)
+      await expect.poll(() => page.getByRole('heading', { name: heading }).count(), { timeout: 10_000 }).toBeGreaterThan(0)
+      await page.waitForLoadState('networkidle').catch(() => undefined)
+      await screenshot(page, name)
+    }
+    // The suppression rule shows with its live preview of what it matches.
+    await page.goto('/console/suppression')
+    await expect.poll(() => page.getByText('planned failover drill').count(), { timeout: 10_000 }).toBeGreaterThan(0)
+    expect(failures).toEqual([])
+    await context.close()
+  })
+
   it('a list of 1,000 incidents renders, at desktop and phone width', async () => {
     const org = await signup(ctx.app)
     const service = (await call(ctx.app, org.token, { method: 'POST', url: '/v1/services', payload: { name: 'bulk' } })).json()

@@ -33,6 +33,11 @@ const csrfHeaders = Type.Object({ [CSRF_HEADER]: Type.String({ maxLength: 200, d
 export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = async (app, opts) => {
   const { auth } = app.services
   const tags = ['auth']
+  // Every route here reads cookies (the CSRF secret, the session's).
+  app.addHook('onRequest', (request, _reply, done) => {
+    app.cookiesOf(request)
+    done()
+  })
 
   const startSession = (reply: FastifyReply, grant: SessionGrant): Principal => {
     void reply.setCookie(SESSION_COOKIE, app.signAccessToken(grant.claims), cookieOptions('/', opts.accessTtlSeconds))

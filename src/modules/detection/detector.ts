@@ -231,20 +231,36 @@ export async function scoreServiceSamples(
 }
 
 /** The packed model's scalars, in the order score-samples.lua writes them (little-endian doubles), then the profile. */
-const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv', 'k', 'rv', 'rt', 'ra', 'ef', 'ch'] as const
-const MODEL_VERSION = 7
+const MODEL_SCALARS = ['v', 'n', 't0', 'last', 'at', 'ttlAt', 'm', 'b', 'd', 'sl', 'sp', 'ss', 'qp', 'qs', 'st', 'lv', 'h0', 'h1', 'ep', 'ec', 'es', 'ez', 'eb', 'el', 'rn', 'rs', 'iv', 'cb', 'cv', 'k', 'rv', 'rt', 'ra', 'ef', 'ch', 'hm', 'hv', 'hl', 'hh', 'he', 'hb'] as const
+const MODEL_VERSION = 8
+/** Version 7: the same without the minute's summary (hm…hb); the script carries such a model over. */
+const V7_SCALARS = 35
 const PROFILE_BUCKETS = 96
 export const MODEL_BYTES = MODEL_SCALARS.length * 8 + PROFILE_BUCKETS * 4
-export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[] }
+const V7_BYTES = V7_SCALARS * 8 + PROFILE_BUCKETS * 4
+/** The minute a series is in, summed up for its history (score-samples.lua, remember). */
+export interface MinuteSummary {
+  minute: number
+  last: number
+  lo: number
+  hi: number
+  expected: number
+  band: number
+}
+export type Model = Record<(typeof MODEL_SCALARS)[number], number> & { profile: number[]; currentMinute: MinuteSummary | null }
 
 /** Reads a series' packed model; null when absent, written by another model version, or not finite (the script starts such a model afresh). */
 export function decodeModel(packed: Buffer | null): Model | null {
-  if (!packed || packed.length !== MODEL_BYTES || packed.readDoubleLE(0) !== MODEL_VERSION) return null
-  const model = { profile: [] as number[] } as unknown as Model
-  MODEL_SCALARS.forEach((name, i) => {
+  if (!packed || packed.length < 8) return null
+  const version = packed.readDoubleLE(0)
+  const scalars = version === MODEL_VERSION && packed.length === MODEL_BYTES ? MODEL_SCALARS.length : version === 7 && packed.length === V7_BYTES ? V7_SCALARS : 0
+  if (scalars === 0) return null
+  const model = { profile: [] as number[], hm: -1, hv: 0, hl: 0, hh: 0, he: 0, hb: 0 } as unknown as Model
+  MODEL_SCALARS.slice(0, scalars).forEach((name, i) => {
     model[name] = packed.readDoubleLE(i * 8)
   })
-  for (let i = 0; i < PROFILE_BUCKETS; i++) model.profile.push(packed.readFloatLE(MODEL_SCALARS.length * 8 + i * 4))
+  for (let i = 0; i < PROFILE_BUCKETS; i++) model.profile.push(packed.readFloatLE(scalars * 8 + i * 4))
   if (!MODEL_SCALARS.every((name) => Number.isFinite(model[name])) || !model.profile.every(Number.isFinite)) return null
+  model.currentMinute = model.hm > 0 ? { minute: model.hm, last: model.hv, lo: model.hl, hi: model.hh, expected: model.he, band: model.hb } : null
   return model
 }

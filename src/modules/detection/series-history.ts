@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox'
 import type { RedisClient } from '../../redis/client.js'
 import { Timestamp } from '../../lib/schemas.js'
 import { keys } from '../../redis/keys.js'
-import type { SeriesDescriptor } from './detector.js'
+import { decodeModel, type MinuteSummary, type SeriesDescriptor } from './detector.js'
 import { SERIES_KINDS, SeriesFields } from './series.js'
 
 /** The ring score-samples.lua keeps per series: HISTORY_SLOTS minutes of HISTORY_SLOT_BYTES each. */
@@ -30,37 +30,55 @@ export const SeriesHistorySchema = Type.Object({
   points: Type.Array(HistoryPointSchema, { description: 'one per minute with samples in the last hour, oldest first' })
 })
 
-/** The points of a history ring within the hour before `now`, oldest first. */
-export function decodeHistory(ring: Buffer | null, now: number): HistoryPoint[] {
-  if (!ring) return []
+interface MinutePoint {
+  minute: number
+  last: number
+  lo: number
+  hi: number
+  expected: number
+  band: number
+}
+
+const pointOf = ({ minute, last, lo, hi, expected, band }: MinutePoint): HistoryPoint => {
+  const learned = band >= 0 && Number.isFinite(band) && Number.isFinite(expected)
+  return {
+    at: new Date(minute * MINUTE_MS).toISOString(),
+    value: finiteOrNull(last),
+    min: finiteOrNull(lo),
+    max: finiteOrNull(hi),
+    expected: finiteOrNull(expected),
+    lower: learned ? expected - band : null,
+    upper: learned ? expected + band : null
+  }
+}
+
+/**
+ * A series' minutes within the hour before `now`, oldest first: the past ones from its history ring, the
+ * one going on from its model (score-samples.lua writes a minute to the ring once the series moves past it).
+ */
+export function decodeHistory(ring: Buffer | null, current: MinuteSummary | null, now: number): HistoryPoint[] {
   const newest = Math.floor(now / MINUTE_MS)
-  const points: { minute: number; point: HistoryPoint }[] = []
-  for (let offset = 0; offset + SLOT_BYTES <= ring.length; offset += SLOT_BYTES) {
+  const recent = (minute: number) => minute > newest - HISTORY_SLOTS && minute <= newest
+  const minutes = new Map<number, MinutePoint>()
+  for (let offset = 0; ring && offset + SLOT_BYTES <= ring.length; offset += SLOT_BYTES) {
     const minute = ring.readUInt32LE(offset)
     // An empty slot (0), or one last written more than an hour ago (the ring wrapped past it since).
-    if (minute === 0 || minute > newest || minute <= newest - HISTORY_SLOTS) continue
-    const [value, min, max, expected, band] = [4, 8, 12, 16, 20].map((at) => ring.readFloatLE(offset + at)) as [number, number, number, number, number]
-    const learned = band >= 0 && Number.isFinite(band) && Number.isFinite(expected)
-    points.push({
-      minute,
-      point: {
-        at: new Date(minute * MINUTE_MS).toISOString(),
-        value: finiteOrNull(value),
-        min: finiteOrNull(min),
-        max: finiteOrNull(max),
-        expected: finiteOrNull(expected),
-        lower: learned ? expected - band : null,
-        upper: learned ? expected + band : null
-      }
-    })
+    if (minute === 0 || !recent(minute)) continue
+    const [last, lo, hi, expected, band] = [4, 8, 12, 16, 20].map((at) => ring.readFloatLE(offset + at)) as [number, number, number, number, number]
+    minutes.set(minute, { minute, last, lo, hi, expected, band })
   }
-  return points.sort((a, b) => a.minute - b.minute).map(({ point }) => point)
+  if (current && recent(current.minute)) minutes.set(current.minute, current)
+  return [...minutes.values()].sort((a, b) => a.minute - b.minute).map(pointOf)
 }
 
 /** A series of a service with its recent values; undefined when the service has no such series. */
 export async function seriesHistory(redis: RedisClient, serviceId: string, seriesId: string, now: number) {
-  const [descriptor, ring] = await Promise.all([redis.hget(keys.series(serviceId), seriesId), redis.getBuffer(keys.history(serviceId, seriesId))])
+  // (Both keys carry the service's hash tag: one MGET on a cluster too.)
+  const [descriptor, [model, ring]] = await Promise.all([
+    redis.hget(keys.series(serviceId), seriesId),
+    redis.mgetBuffer(keys.model(serviceId, seriesId), keys.history(serviceId, seriesId))
+  ])
   if (descriptor === null) return undefined
   const { m, l, k } = JSON.parse(descriptor) as SeriesDescriptor
-  return { metric: m, series: seriesId, labels: l, kind: k, points: decodeHistory(ring, now) }
+  return { metric: m, series: seriesId, labels: l, kind: k, points: decodeHistory(ring ?? null, decodeModel(model ?? null)?.currentMinute ?? null, now) }
 }

@@ -97,6 +97,7 @@ export const ServiceSchema = Type.Object({
     minSpanSeconds: Type.Integer(),
     seasonality: Type.Enum(['auto', 'none', 'daily', 'weekly'] as const),
     quietPeriodSeconds: Type.Integer(),
+    confirmSeconds: Type.Integer(),
     openAfterWarnings: Type.Integer(),
     warningWindowSeconds: Type.Integer(),
     metrics: Type.Record(

@@ -6,7 +6,8 @@ KEYS[2]    series:{serviceId}             hash: series id → its descriptor (JS
 KEYS[3]    paging:{serviceId}             sorted set, score = time: unsuppressed marks of confirmed episodes
 KEYS[4..]  model:{serviceId}:<series id>  string: the series' model, packed (layout below and in detector.ts)
 KEYS[..]   history:{serviceId}:<series id>  optional, one per model key in the same order after them: the
-           series' recent values, one slot per minute (HISTORY_* below and series-history.ts); a backtest sends none
+           series' recent values, one slot per past minute (HISTORY_* below and series-history.ts); a backtest
+           sends none
 ARGV[1]    "<minSamples> <minSpanMs> <windowMs> <triggerWindowMs> <baselineTtlMs> <now ms> <episodeCalm> <confirmMs>"
 ARGV[2]    per model key, in KEYS order: "<series id> <metric> <z threshold> <direction u|d|b>
            <seasonality a|n|d|w> <kind g|c|t> <descriptor: ARGV index, 0 = not sent>;" …
@@ -84,12 +85,16 @@ local TAIL_P, TAIL_STEP, TAIL_YOUNG, TAIL_Z, TAIL_CLIP_SEASON = 0.99, 0.05, 10, 
 -- profile only when the series moves on to another bucket. k is the kind (0 gauge, 1 counter, 2 time); rv
 -- and rt are a counter's last raw value and its time; ra is when the current run of consecutive anomalous
 -- samples began, ef is 1 once the episode going on is confirmed; ch is the recent share of samples whose
--- value changed.
-local SCALAR_COUNT = 35
+-- value changed; hm, hv, hl, hh, he, hb sum up the minute going on for the series' history (remember).
+local SCALAR_COUNT = 41
 local SCALAR_LAYOUT = '<' .. string.rep('d', SCALAR_COUNT)
 local SCALAR_BYTES = 8 * SCALAR_COUNT
 local MODEL_BYTES = SCALAR_BYTES + 4 * 2 * BUCKETS
-local VERSION = 7
+local VERSION = 8
+-- Version 7 had the same scalars without the minute's summary: such a model is carried over, not relearned.
+local V7_SCALARS = 35
+local V7_LAYOUT = '<' .. string.rep('d', V7_SCALARS)
+local V7_BYTES = 8 * V7_SCALARS + 4 * 2 * BUCKETS
 -- Fields that may be unset (st, h0, h1, eb, el, ttlAt: a step not seen yet, a half of the week not seen
 -- yet…) hold UNSET: all their real values are positive.
 local UNSET = -1
@@ -110,38 +115,37 @@ end
 local modelCount = k - 4
 local withHistory = #KEYS >= 3 + 2 * modelCount
 
--- Recent values, for the console's charts: a ring of HISTORY_SLOTS minutes, slot = minute % HISTORY_SLOTS,
--- each the minute (since the epoch), then as floats the minute's last, lowest and highest value scored, the
--- expected value and the half-width of the band a value must leave to be anomalous at the last sample
--- (UNSET while the series learns). src/modules/detection/series-history.ts reads the same layout.
+-- Recent values, for the console's charts. The minute going on is summed up in the model's scalars:
+-- its minute (since the epoch), last, lowest and highest value scored, the expected value and the
+-- half-width of the band a value must leave to be anomalous, at its last sample (UNSET while the series
+-- learns). When the series moves on to a later minute, that summary goes to the history ring: HISTORY_SLOTS
+-- minutes, slot = minute % HISTORY_SLOTS, the same fields as floats. So a call writes the ring at most
+-- once per series and minute. src/modules/detection/series-history.ts reads both.
 local HISTORY_SLOTS, HISTORY_SLOT_BYTES, MINUTE_MS = 60, 24, 60000
 local HISTORY_LAYOUT = '<I4fffff'
 
-local function writeHistory(h)
-  redis.call('SETRANGE', h.key, h.offset, struct.pack(HISTORY_LAYOUT, h.minute, h.last, h.lo, h.hi, h.expected, h.band))
-  if h.fresh then redis.call('PEXPIRE', h.key, HISTORY_SLOTS * MINUTE_MS) end
-end
-
--- Notes a scored value of series i at time t; a minute's slot is written when the series moves on to the
--- next minute or at the end of the call (an earlier call's values of the same minute are carried on).
+-- Notes a scored value of series i at time t.
 local function remember(s, i, t, v, expected, band)
   if not withHistory then return end
   local minute = math.floor(t / MINUTE_MS)
-  local h = s.h
-  if h and h.minute == minute then
-    h.last, h.lo, h.hi, h.expected, h.band = v, math.min(h.lo, v), math.max(h.hi, v), expected, band
-    return
+  if s.hm == minute then
+    s.hv, s.hl, s.hh, s.he, s.hb = v, math.min(s.hl, v), math.max(s.hh, v), expected, band
+  else
+    if s.hm then
+      local key = KEYS[i + modelCount]
+      local offset = (s.hm % HISTORY_SLOTS) * HISTORY_SLOT_BYTES
+      local slot = struct.pack(HISTORY_LAYOUT, s.hm, s.hv, s.hl, s.hh, s.he, s.hb)
+      if redis.call('STRLEN', key) == HISTORY_SLOTS * HISTORY_SLOT_BYTES then
+        redis.call('SETRANGE', key, offset, slot)
+        redis.call('PEXPIRE', key, HISTORY_SLOTS * MINUTE_MS)
+      else
+        -- Created at its full size at once (a string grown by SETRANGE takes twice the memory).
+        local ring = string.rep('\0', offset) .. slot .. string.rep('\0', (HISTORY_SLOTS - 1) * HISTORY_SLOT_BYTES - offset)
+        redis.call('SET', key, ring, 'PX', HISTORY_SLOTS * MINUTE_MS)
+      end
+    end
+    s.hm, s.hv, s.hl, s.hh, s.he, s.hb = minute, v, v, v, expected, band
   end
-  if h then writeHistory(h) end
-  local key = KEYS[i + modelCount]
-  local offset = (minute % HISTORY_SLOTS) * HISTORY_SLOT_BYTES
-  h = { key = key, offset = offset, minute = minute, last = v, lo = v, hi = v, expected = expected, band = band, fresh = true }
-  local stored = redis.call('GETRANGE', key, offset, offset + HISTORY_SLOT_BYTES - 1)
-  if #stored == HISTORY_SLOT_BYTES then
-    local storedMinute, _, lo, hi = struct.unpack(HISTORY_LAYOUT, stored)
-    if storedMinute == minute then h.lo, h.hi, h.fresh = math.min(lo, v), math.max(hi, v), false end
-  end
-  s.h = h
 end
 
 -- A series' model: its scalars unpacked, its profile read bucket by bucket from the packed string (a sample
@@ -160,12 +164,15 @@ end
 local function load(key, kind)
   local packed = redis.call('GET', key)
   local fresh = { n = 0, changed = {}, changes = 0, cb = 0, cv = 0, k = kind }
-  if not packed or #packed ~= MODEL_BYTES or struct.unpack('<d', packed) ~= VERSION then
+  local version = packed and #packed >= 8 and struct.unpack('<d', packed)
+  local current = version == VERSION and #packed == MODEL_BYTES
+  if not current and not (version == 7 and #packed == V7_BYTES) then
     -- A new series, or one learned by another model version: start afresh (models rebuild from samples).
     return fresh
   end
   local _, n, t0, last, at, ttlAt, m, b, d, sl, sp, ss, qp, qs, st, lv, h0, h1, ep, ec, es, ez, eb, el, rn, rs, iv, cb, cv,
-    k, rv, rt, ra, ef, ch = struct.unpack(SCALAR_LAYOUT, packed)
+    k, rv, rt, ra, ef, ch, hm, hv, hl, hh, he, hb = struct.unpack(current and SCALAR_LAYOUT or V7_LAYOUT, packed)
+  if not current then hm, hv, hl, hh, he, hb = UNSET, 0, 0, 0, 0, 0 end
   -- A series now known to be of another kind (metadata arrived, or a client declared its type) starts afresh.
   if k ~= kind then
     fresh.packed, fresh.replaced = packed, true
@@ -175,7 +182,8 @@ local function load(key, kind)
   local s = { packed = packed, changed = {}, changes = 0, n = n, t0 = t0, last = last, at = at, ttlAt = unset(ttlAt),
     m = m, b = b, d = d, sl = sl, sp = sp, ss = ss, qp = qp, qs = qs, st = unset(st), lv = lv, h0 = unset(h0),
     h1 = unset(h1), ep = ep, ec = ec, es = es, ez = ez, eb = unset(eb), el = unset(el), rn = rn, rs = rs, iv = iv, cb = cb, cv = cv,
-    k = k, rv = rv, rt = unset(rt), ra = unset(ra), ef = ef, ch = ch }
+    k = k, rv = rv, rt = unset(rt), ra = unset(ra), ef = ef, ch = ch, hm = unset(hm), hv = hv, hl = hl, hh = hh, he = he, hb = hb,
+    profileAt = current and SCALAR_BYTES or 8 * V7_SCALARS, migrated = not current }
   if not sound(s) then
     fresh.packed, fresh.replaced = packed, true
     return fresh
@@ -188,7 +196,7 @@ local function bucketOf(s, i)
   local value = s.changed[i]
   if value then return value end
   if not s.packed or s.replaced then return 0 end
-  return (struct.unpack('<f', s.packed, SCALAR_BYTES + 4 * (i - 1) + 1))
+  return (struct.unpack('<f', s.packed, s.profileAt + 4 * (i - 1) + 1))
 end
 
 local function setBucket(s, i, value)
@@ -205,8 +213,9 @@ local function save(key, s, meta)
   local scalars = struct.pack(SCALAR_LAYOUT, VERSION, s.n, s.t0 or 0, s.last or 0, now, s.ttlAt or UNSET, s.m or 0, s.b or 0,
     s.d or 0, s.sl or 0, s.sp or 0, s.ss or 0, s.qp or 0, s.qs or 0, s.st or UNSET, s.lv or 0, s.h0 or UNSET, s.h1 or UNSET,
     s.ep or 0, s.ec or 0, s.es or 0, s.ez or 0, s.eb or UNSET, s.el or UNSET, s.rn or 0, s.rs or 0, s.iv or 0, s.cb, s.cv,
-    s.k, s.rv or 0, s.rt or UNSET, s.ra or UNSET, s.ef or 0, s.ch or 0)
-  if s.packed and not s.replaced and s.changes <= MAX_RANGES then
+    s.k, s.rv or 0, s.rt or UNSET, s.ra or UNSET, s.ef or 0, s.ch or 0, s.hm or UNSET, s.hv or 0, s.hl or 0, s.hh or 0, s.he or 0,
+    s.hb or 0)
+  if s.packed and not s.replaced and not s.migrated and s.changes <= MAX_RANGES then
     -- The usual case: the scalars and the one or two buckets learned are written in place.
     redis.call('SETRANGE', key, 0, scalars)
     for i, value in pairs(s.changed) do redis.call('SETRANGE', key, SCALAR_BYTES + 4 * (i - 1), struct.pack('<f', value)) end
@@ -452,7 +461,6 @@ end
 for index, s in pairs(state) do
   -- (A counter's first value alone is kept too: its rate starts from it.)
   if (s.n > 0 and sound(s)) or (s.n == 0 and s.rt) then save(KEYS[index], s, series[index]) end
-  if s.h then writeHistory(s.h) end
 end
 
 reply[2] = learning

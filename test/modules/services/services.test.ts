@@ -19,6 +19,7 @@ describe('services', () => {
       minSpanSeconds: 1800,
       seasonality: 'daily',
       quietPeriodSeconds: 600,
+      confirmSeconds: 60,
       openAfterWarnings: 3,
       warningWindowSeconds: 300,
       metrics: { latency_ms: { direction: 'up' } }
@@ -32,6 +33,7 @@ describe('services', () => {
       minSpanSeconds: 1800,
       seasonality: 'auto',
       quietPeriodSeconds: 600,
+      confirmSeconds: 60,
       openAfterWarnings: 3,
       warningWindowSeconds: 300,
       metrics: {}
