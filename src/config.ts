@@ -87,8 +87,8 @@ export interface Config {
   authFailuresPerMinute: number
   /** what GET /metrics asks for: a bearer token, nothing (open), or it is off */
   metricsAccess: { token: string } | 'open' | 'off'
-  /** Fastify's trustProxy: false, a hop count, or proxy addresses and ranges */
-  trustProxy: false | number | string[]
+  /** Fastify's trustProxy: false, or proxy addresses and ranges */
+  trustProxy: false | string[]
   redisCommandTimeoutMs: number
   sweepIntervalMs: number
   /** caps of open event streams in one API process */
@@ -184,7 +184,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 
 function trustProxyOf(value: string | undefined): Config['trustProxy'] {
   if (value === undefined) return false
-  if (/^[0-9]+$/.test(value)) return Number(value)
+  // Fastify (5.12) trusts no proxy on a hop count alone, since it cannot tell a proxy from a client that
+  // sends the headers itself: a number would silently trust nobody.
+  if (/^[0-9]+$/.test(value)) {
+    throw new ConfigError('invalid configuration — TRUST_PROXY: a hop count is not trusted (Fastify cannot tell a proxy from a client by count); list the proxies\' addresses or CIDR ranges')
+  }
   const entries = value.split(',')
   const invalid = entries.filter((entry) => !isAddressOrRange(entry))
   if (invalid.length > 0) throw new ConfigError(`invalid configuration — TRUST_PROXY: not an address or CIDR range: ${invalid.join(', ')}`)
