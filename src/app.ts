@@ -142,6 +142,8 @@ export async function buildApp(config: Config, options: Pick<FastifyServerOption
         paths: [
           'req.headers.authorization',
           'req.headers.cookie',
+          'req.headers["x-csrf-token"]',
+          'res.headers["set-cookie"]',
           '*.password',
           '*.refreshToken',
           '*.accessToken',

@@ -1,6 +1,7 @@
-// One shared EventSource on /v1/events: reconnects with backoff, refreshing the session first
-// (the stream ends when the access token expires).
-import { ApiError, refreshSession, sessionEnded } from './api'
+// One shared EventSource on /v1/events: reconnects with backoff and jitter. The stream also ends when the
+// access token expires, but an error says nothing about why (network blip, restart, 429 too_many_streams):
+// before reconnecting, ask the server whether the session still holds and renew it only when it does not.
+import { checkSession, isSessionOver, refreshSession, sessionEnded } from './api'
 
 export type EventType = 'anomaly.detected' | 'incident.opened' | 'incident.updated' | 'incident.resolved' | 'action.updated'
 export const EVENT_TYPES: EventType[] = ['anomaly.detected', 'incident.opened', 'incident.updated', 'incident.resolved', 'action.updated']
@@ -53,24 +54,38 @@ function connect() {
     if (source !== es) return
     es.close()
     source = null
-    failures += 1
-    setState('retrying')
-    const delay = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5)) * (0.75 + Math.random() * 0.5)
-    retryTimer = setTimeout(async () => {
-      retryTimer = null
-      if (listeners.size === 0) return
-      try {
-        await refreshSession()
-      } catch (err) {
-        // Session over: sign in again (the stream reopens once someone listens again).
-        if (err instanceof ApiError && err.status === 401) {
-          sessionEnded()
-          return
-        }
-      }
-      if (listeners.size > 0 && !source) connect()
-    }, delay)
+    scheduleReconnect()
   }
+}
+
+/** Backoff with jitter: 1 s, 2 s, 4 s … up to 30 s, each ±25 %. */
+function scheduleReconnect() {
+  failures += 1
+  setState('retrying')
+  const delay = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5)) * (0.75 + Math.random() * 0.5)
+  retryTimer = setTimeout(() => {
+    retryTimer = null
+    void reconnect()
+  }, delay)
+}
+
+async function reconnect() {
+  if (listeners.size === 0) return
+  try {
+    // Never refresh speculatively: only when the access cookie no longer signs anyone in.
+    const current = await checkSession()
+    if (!current.me) await refreshSession()
+  } catch (err) {
+    if (isSessionOver(err)) {
+      // Session over: sign in again (the stream reopens once someone listens again).
+      sessionEnded()
+      return
+    }
+    // Cannot tell now (offline, 429, 503): try again after the next backoff, unless someone else did.
+    if (listeners.size > 0 && !source && !retryTimer) scheduleReconnect()
+    return
+  }
+  if (listeners.size > 0 && !source && !retryTimer) connect()
 }
 
 function disconnect() {

@@ -12,7 +12,7 @@ import { ServiceDetailPage } from './pages/ServiceDetail'
 import { ServicesPage } from './pages/Services'
 import { SettingsPage } from './pages/Settings'
 import { SuppressionPage } from './pages/Suppression'
-import { Link, match, navigate, useLocation } from './router'
+import { currentHref, Link, loginUrl, match, navigate, useLocation } from './router'
 import { SessionProvider, useSession } from './session'
 
 function NotFoundPage() {
@@ -46,7 +46,7 @@ function App() {
 
   useEffect(() => {
     if (session.status === 'ready' && !session.me && !onLogin) {
-      navigate(`/console/login?next=${encodeURIComponent(location.href)}`, { replace: true })
+      navigate(loginUrl(currentHref()), { replace: true })
     }
   }, [session.status, session.me, onLogin, location.href])
 

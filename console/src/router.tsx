@@ -22,6 +22,22 @@ function current(): Location {
   return { path, query: new URLSearchParams(search), href: pathname + search }
 }
 
+/** The console page shown right now, as the browser shows it (path, query and fragment). */
+export function currentHref(): string {
+  const { pathname, search, hash } = window.location
+  return pathname + search + hash
+}
+
+/**
+ * The sign-in page's URL, coming back to `next` (a console URL) afterwards; the sign-in page itself is
+ * never a `next`, so signing in from there lands on the default page.
+ */
+export function loginUrl(next?: string): string {
+  const login = `${BASE}/login`
+  if (!next || next === login || next.startsWith(`${login}?`) || next.startsWith(`${login}/`) || next.startsWith(`${login}#`)) return login
+  return `${login}?next=${encodeURIComponent(next)}`
+}
+
 /** Goes to a console URL: `to` is absolute ('/console/...') or relative to /console ('/incidents'). */
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
   const url = to.startsWith(BASE) ? to : BASE + to

@@ -3,7 +3,7 @@ import { createContext, type ComponentChildren } from 'preact'
 import { useContext, useEffect, useMemo, useState } from 'preact/hooks'
 import * as api from './api'
 import { atLeast } from './format'
-import { navigate } from './router'
+import { currentHref, loginUrl, navigate } from './router'
 import type { Me, Role, SessionReply } from './types'
 
 export interface Session {
@@ -26,12 +26,6 @@ export function useSession(): Session {
   return session
 }
 
-/** Where sign-in should come back to: the current page, unless it is the sign-in page itself. */
-function loginUrl(): string {
-  const here = window.location.pathname + window.location.search
-  return here.startsWith('/console/login') ? '/console/login' : `/console/login?next=${encodeURIComponent(here)}`
-}
-
 export function SessionProvider({ children }: { children: ComponentChildren }) {
   const [reply, setReply] = useState<SessionReply | null>(null)
   const [status, setStatus] = useState<Session['status']>('loading')
@@ -42,7 +36,7 @@ export function SessionProvider({ children }: { children: ComponentChildren }) {
     const stop = api.onSessionReply((next) => setReply(next))
     api.setUnauthenticatedHandler(() => {
       setReply((previous) => (previous ? { ...previous, me: null } : previous))
-      navigate(loginUrl(), { replace: true })
+      navigate(loginUrl(currentHref()), { replace: true })
     })
     return stop
   }, [])
@@ -50,8 +44,9 @@ export function SessionProvider({ children }: { children: ComponentChildren }) {
   useEffect(() => {
     let cancelled = false
     setStatus('loading')
+    // An expired access cookie is renewed once (the refresh cookie lives longer) before sign-in is asked for.
     api
-      .loadSession()
+      .resumeSession()
       .then(() => !cancelled && setStatus('ready'))
       .catch((err: unknown) => {
         if (cancelled) return
@@ -76,7 +71,7 @@ export function SessionProvider({ children }: { children: ComponentChildren }) {
         try {
           await api.signOut()
         } finally {
-          navigate('/login', { replace: true })
+          navigate(loginUrl(), { replace: true })
           setReply((previous) => (previous ? { ...previous, me: null } : previous))
           // A fresh CSRF token for the next sign-in.
           await api.loadSession().catch(() => undefined)

@@ -51,6 +51,8 @@ export interface SessionReply {
   csrfToken: string
   me: Me | null
   queueDashboard: boolean
+  /** the browser holds a refresh cookie: a null `me` may be renewed */
+  renewable: boolean
 }
 
 export interface SeriesRef {
@@ -202,11 +204,12 @@ export interface Baseline {
   updatedAt: string
 }
 
+/** One minute of a series (counters: per-second rates); null where the minute has no value. */
 export interface HistoryPoint {
   at: string
-  value: number
-  min: number
-  max: number
+  value: number | null
+  min: number | null
+  max: number | null
   expected: number | null
   lower: number | null
   upper: number | null

@@ -8,8 +8,8 @@ import { sendProblem } from './errors.js'
 export const CONSOLE_PATH = '/console'
 
 /**
- * Where `npm run build` puts the console (scripts/build-console.mjs → dist/console): beside the compiled
- * server (dist/src/plugins → dist/console), or from the sources (src/plugins → dist/console).
+ * Where `npm run build` puts the console (scripts/build-console.mjs → dist/console), seen from the sources
+ * (src/plugins → ../../dist/console) or from the compiled server (dist/src/plugins → ../../console).
  */
 function consoleDirectory(): string | undefined {
   const candidates = ['../../dist/console/', '../../console/'].map((path) => fileURLToPath(new URL(path, import.meta.url)))
@@ -17,10 +17,10 @@ function consoleDirectory(): string | undefined {
   return candidates.find((dir) => existsSync(`${dir}index.html`) && existsSync(`${dir}assets/app.js`))
 }
 
-// The console's pages load only their own scripts and styles (uPlot sets inline styles), talk only to this
+// The console's pages load only their own scripts and styles, talk only to this
 // origin, and are never framed.
 const CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /**
  * The operator console (a single-page app) at /console: its built assets, and index.html for every other
@@ -49,8 +49,12 @@ export async function registerConsole(app: FastifyInstance, directory = consoleD
       await site.register(fastifyStatic, { root: directory, index: false })
       const page = (_request: unknown, reply: { sendFile: (file: string) => unknown }) => reply.sendFile('index.html')
       site.get('/', page)
-      // A path that is no file is one of the app's own pages.
-      site.setNotFoundHandler(page)
+      // A path that is no file is one of the app's own pages; a missing asset is a 404.
+      site.setNotFoundHandler((request, reply) => {
+        if (request.method !== 'GET' && request.method !== 'HEAD') return sendProblem(reply, request, new AppError(405, 'method_not_allowed', 'the console only answers GET'))
+        if (request.url.startsWith(`${CONSOLE_PATH}/assets/`)) return sendProblem(reply, request, new AppError(404, 'not_found', 'no such console asset'))
+        return page(request, reply)
+      })
     },
     { prefix: CONSOLE_PATH }
   )

@@ -84,6 +84,8 @@ describe('operator console in a real browser (Debian chromium, headless)', () =>
     await expect.poll(() => page.getByTestId('incident-status').first().textContent(), { timeout: 10_000 }).toMatch(/open/i)
     await expect.poll(() => page.getByTestId('action-status').first().textContent(), { timeout: 10_000 }).toMatch(/pending/i)
     await expect.poll(() => page.locator('.u-over, canvas').count(), { timeout: 10_000 }).toBeGreaterThan(0) // the chart drew
+    // …with the spike's anomaly on it (it lies within the chart's last minute) and a band around ~100.
+    await expect.poll(() => page.locator('.chart-summary').first().textContent(), { timeout: 10_000 }).toMatch(/last value 900\b.*band \[\d+(\.\d+)?, 1\d\d(\.\d+)?\].*1 anomaly marked/)
     await screenshot(page, 'incident')
 
     await page.getByRole('button', { name: 'Approve' }).first().click()
@@ -211,6 +213,28 @@ fetch(${JSON.stringify(target)}, { method: 'POST', credentials: 'include', mode:
     await expect.poll(() => page.getByText('planned failover drill').count(), { timeout: 10_000 }).toBeGreaterThan(0)
     expect(failures).toEqual([])
     await context.close()
+  })
+
+  it('a reload after the access cookie expired renews the session once, without a sign-in', async () => {
+    const org = await signup(ctx.app)
+    const page = await signedIn(browser, base, org.email, PASSWORD)
+    const refreshes: number[] = []
+    page.on('response', (response) => {
+      if (response.url().endsWith('/v1/auth/session/refresh')) refreshes.push(response.status())
+    })
+    // What the browser does when the 15-minute access cookie's Max-Age runs out.
+    await page.context().clearCookies({ name: 'autopilot_session' })
+    await page.reload()
+    await expect.poll(() => page.getByRole('button', { name: 'Sign out' }).count(), { timeout: 10_000 }).toBe(1)
+    expect(refreshes).toEqual([200])
+    expect((await page.context().cookies()).some((cookie) => cookie.name === 'autopilot_session')).toBe(true)
+    // Signed out, the refresh cookie is gone too: a reload goes to sign-in without trying to renew.
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await expect.poll(() => page.getByRole('button', { name: 'Sign in' }).count(), { timeout: 10_000 }).toBe(1)
+    await page.reload()
+    await expect.poll(() => page.getByRole('button', { name: 'Sign in' }).count(), { timeout: 10_000 }).toBe(1)
+    expect(refreshes).toEqual([200])
+    await page.context().close()
   })
 
   it('a list of 1,000 incidents renders, at desktop and phone width', async () => {

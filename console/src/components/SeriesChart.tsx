@@ -1,5 +1,5 @@
 // One series over the last hour: value line, the baseline's band, anomaly markers, suppression windows.
-import { useEffect, useRef } from 'preact/hooks'
+import { useEffect, useMemo, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
 import { formatLabels, formatNumber, localTime } from '../format'
 import type { Anomaly, SeriesHistory } from '../types'
@@ -21,14 +21,37 @@ function cssVar(element: Element, name: string, fallback: string): string {
   return getComputedStyle(element).getPropertyValue(name).trim() || fallback
 }
 
+const isNumber = (value: number | null | undefined): value is number => typeof value === 'number' && Number.isFinite(value)
+
+/**
+ * The chart's x-range in epoch seconds, or null without points: from its first minute to the end of its
+ * last one (a point stands for its whole minute, so an anomaly within the last minute is on the chart).
+ */
+function xRange(history: SeriesHistory): [number, number] | null {
+  const xs = history.points.map((point) => Date.parse(point.at) / 1000).filter(isNumber)
+  return xs.length === 0 ? null : [Math.min(...xs), Math.max(...xs) + 60]
+}
+
+/** The anomalies that fall within the chart's x-range (others would be drawn outside the plot). */
+function anomaliesInRange(history: SeriesHistory, anomalies: Anomaly[]): Anomaly[] {
+  const range = xRange(history)
+  if (!range) return []
+  return anomalies.filter((anomaly) => {
+    const x = Date.parse(anomaly.at) / 1000
+    return x >= range[0] && x <= range[1]
+  })
+}
+
+/** A text account of the chart; `anomalies` are those within its x-range. */
 export function summarize(history: SeriesHistory, anomalies: Anomaly[], suppressions: TimeRange[]): string {
   const last = history.points[history.points.length - 1]
   if (!last) return 'No samples in the last hour.'
   const parts = [`last value ${formatNumber(last.value)} at ${localTime(last.at)}`]
   parts.push(last.expected === null ? 'baseline still learning' : `expected ${formatNumber(last.expected)}`)
   if (last.lower !== null && last.upper !== null) parts.push(`band [${formatNumber(last.lower)}, ${formatNumber(last.upper)}]`)
-  const values = history.points.map((point) => point.value)
-  parts.push(`range over the hour ${formatNumber(Math.min(...values))} to ${formatNumber(Math.max(...values))}`)
+  // Minutes without a value are left out (Math.min would read null as 0).
+  const values = history.points.map((point) => point.value).filter(isNumber)
+  if (values.length > 0) parts.push(`range over the hour ${formatNumber(Math.min(...values))} to ${formatNumber(Math.max(...values))}`)
   parts.push(`${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} marked`)
   if (suppressions.length > 0) parts.push(`${suppressions.length} suppression window${suppressions.length === 1 ? '' : 's'} shaded`)
   return `${parts.join(', ')}.`
@@ -37,6 +60,7 @@ export function summarize(history: SeriesHistory, anomalies: Anomaly[], suppress
 export function SeriesChart({ history, anomalies, suppressions }: Props) {
   const container = useRef<HTMLDivElement>(null)
   const title = `${history.metric}${formatLabels(history.labels)}`
+  const shown = useMemo(() => anomaliesInRange(history, anomalies), [history, anomalies])
 
   useEffect(() => {
     const element = container.current
@@ -58,7 +82,7 @@ export function SeriesChart({ history, anomalies, suppressions }: Props) {
       points.map((point) => point.upper),
       points.map((point) => point.expected)
     ]
-    const marks = anomalies.map((anomaly) => ({ x: Date.parse(anomaly.at) / 1000, y: anomaly.value, critical: anomaly.severity === 'critical' }))
+    const marks = shown.map((anomaly) => ({ x: Date.parse(anomaly.at) / 1000, y: anomaly.value, critical: anomaly.severity === 'critical' }))
 
     // Suppression windows behind the series, anomaly markers over them.
     const drawSuppressions = (u: uPlot) => {
@@ -96,16 +120,15 @@ export function SeriesChart({ history, anomalies, suppressions }: Props) {
       ctx.restore()
     }
 
-    const yValues = [...points.flatMap((point) => [point.value, point.lower, point.upper]), ...marks.map((mark) => mark.y)].filter(
-      (value): value is number => typeof value === 'number' && Number.isFinite(value)
-    )
+    // Nulls (minutes without a value, a learning baseline) are no part of the range; marks are all in x-range.
+    const yValues = [...points.flatMap((point) => [point.value, point.lower, point.upper, point.expected]), ...marks.map((mark) => mark.y)].filter(isNumber)
     const options: uPlot.Options = {
       width: Math.max(280, element.clientWidth),
       height: 220,
       cursor: { drag: { x: false, y: false } },
       legend: { show: true, live: true },
       scales: {
-        x: { time: true },
+        x: { time: true, range: (_u, min, max) => xRange(history) ?? [min, max] },
         y: {
           range: () => {
             const min = yValues.length ? Math.min(...yValues) : 0
@@ -139,9 +162,9 @@ export function SeriesChart({ history, anomalies, suppressions }: Props) {
       resize.disconnect()
       plot.destroy()
     }
-  }, [history, anomalies, suppressions])
+  }, [history, shown, suppressions])
 
-  const summary = summarize(history, anomalies, suppressions)
+  const summary = summarize(history, shown, suppressions)
   return (
     <figure class="chart" aria-label={`Chart of ${title} over the last hour`}>
       <figcaption>

@@ -3,6 +3,7 @@ import { useEffect, useMemo } from 'preact/hooks'
 import { get, withQuery } from '../api'
 import { ActionSummary } from '../components/ActionSummary'
 import { Empty, ErrorAlert, Loading } from '../components/common'
+import { isAction } from '../guards'
 import { useEvents, useResource } from '../hooks'
 import { Link } from '../router'
 import { useSession } from '../session'
@@ -20,10 +21,6 @@ async function loadPending(signal: AbortSignal): Promise<Action[]> {
     if (!cursor) break
   }
   return actions
-}
-
-function isAction(value: unknown): value is Action {
-  return typeof value === 'object' && value !== null && 'id' in value && 'status' in value && 'expiresAt' in value && !('truncated' in value)
 }
 
 export function ApprovalsPage() {

@@ -6,6 +6,7 @@ import { ActionSummary } from '../components/ActionSummary'
 import { Empty, ErrorAlert, Loading, Section, SeverityBadge, Time } from '../components/common'
 import { SeriesChart, type TimeRange } from '../components/SeriesChart'
 import { formatLabels, formatNumber, humanize } from '../format'
+import { hasId, isObject } from '../guards'
 import { useEvents, useResource } from '../hooks'
 import { Link } from '../router'
 import { useSession } from '../session'
@@ -24,10 +25,6 @@ interface TimelineItem {
 function actorOf(entry: AuditEntry): string {
   if (entry.actor.type === 'system') return 'system'
   return `${entry.actor.type === 'api_key' ? 'API key' : 'user'} ${entry.actor.id?.slice(0, 8) ?? ''}`.trim()
-}
-
-function hasId(value: unknown): value is { id: string } {
-  return typeof value === 'object' && value !== null && 'id' in value && typeof value.id === 'string'
 }
 
 export function IncidentDetailPage({ id }: { id: string }) {
@@ -69,15 +66,19 @@ export function IncidentDetailPage({ id }: { id: string }) {
   }, [])
   useEvents((event) => {
     if (event.type === 'reconnected') {
+      // Events may have been missed while the stream was down: everything shown is read again.
+      if (chartTimer.current) clearTimeout(chartTimer.current)
+      chartTimer.current = null
       incident.reload()
       anomalies.reload()
+      histories.reload()
       return
     }
     if (event.type.startsWith('incident.') && hasId(event.data) && event.data.id === id) incident.reload()
-    if (event.type === 'action.updated' && typeof event.data === 'object' && event.data !== null && 'incidentId' in event.data && event.data.incidentId === id) {
+    if (event.type === 'action.updated' && isObject(event.data) && event.data.incidentId === id) {
       incident.reload()
     }
-    if (event.type === 'anomaly.detected' && typeof event.data === 'object' && event.data !== null && 'series' in event.data) {
+    if (event.type === 'anomaly.detected' && isObject(event.data)) {
       const series = event.data.series
       if (typeof series === 'string' && seriesIds.has(series) && !chartTimer.current) {
         chartTimer.current = setTimeout(() => {

@@ -4,7 +4,8 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { get, withQuery } from '../api'
 import { Empty, ErrorAlert, Loading, SeverityBadge, StatusBadge } from '../components/common'
 import { localDateTime } from '../format'
-import { useDebounced, useEvents, useResource } from '../hooks'
+import { hasId, isIncident } from '../guards'
+import { useDebounced, useEvents, useResource, useThrottled } from '../hooks'
 import { Link, navigate, useLocation } from '../router'
 import type { Incident, Page, Service } from '../types'
 
@@ -27,10 +28,6 @@ function filtersOf(query: URLSearchParams): Filters {
 }
 
 const listUrl = (filters: Filters, cursor?: string | null, limit = PAGE_SIZE) => withQuery('/v1/incidents', { ...filters, limit, cursor })
-
-function isIncident(value: unknown): value is Incident {
-  return typeof value === 'object' && value !== null && 'id' in value && 'status' in value && 'openedAt' in value && !('truncated' in value)
-}
 
 /** Whether an incident passes the filters that the client can check (service is matched by the API). */
 function passes(incident: Incident, filters: Filters): boolean {
@@ -162,6 +159,9 @@ export function IncidentsPage() {
     }
   }
 
+  // Bursts of events (many incidents opening at once) coalesce into at most one refetch a second.
+  const scheduleRefresh = useThrottled(() => void refreshFirstPage(), 1000)
+
   function patchRow(incident: Incident) {
     setItems((previous) => {
       const index = previous.findIndex((row) => row.id === incident.id)
@@ -174,15 +174,15 @@ export function IncidentsPage() {
 
   useEvents((event) => {
     if (event.type === 'reconnected' || event.type === 'incident.opened') {
-      void refreshFirstPage()
+      scheduleRefresh()
       return
     }
     if (event.type !== 'incident.updated' && event.type !== 'incident.resolved') return
     if (isIncident(event.data)) {
       const incident = event.data
       if (items.some((row) => row.id === incident.id)) patchRow(incident)
-      else if (passes(incident, filters)) void refreshFirstPage()
-    } else if (typeof event.data === 'object' && event.data !== null && 'id' in event.data && typeof event.data.id === 'string') {
+      else if (passes(incident, filters)) scheduleRefresh()
+    } else if (hasId(event.data)) {
       // A truncated event: read the incident itself.
       const id = event.data.id
       if (items.some((row) => row.id === id)) get<Incident>(`/v1/incidents/${id}`).then(patchRow, () => undefined)

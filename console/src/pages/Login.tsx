@@ -3,9 +3,26 @@ import { ErrorAlert } from '../components/common'
 import { navigate, useLocation } from '../router'
 import { useSession } from '../session'
 
-/** Only console paths are followed after sign-in (no open redirect). */
+const DEFAULT_NEXT = '/console/incidents'
+
+/**
+ * Only console pages of this origin are followed after sign-in (no open redirect): `next` is resolved the
+ * way the browser would (so `..`, `//host`, backslashes and encodings cannot step outside), then must be
+ * /console or below it, and not the sign-in page itself.
+ */
 function safeNext(next: string | null): string {
-  return next && next.startsWith('/console') && !next.startsWith('/console/login') && !next.startsWith('//') ? next : '/console/incidents'
+  if (!next) return DEFAULT_NEXT
+  let url: URL
+  try {
+    url = new URL(next, window.location.origin)
+  } catch {
+    return DEFAULT_NEXT
+  }
+  if (url.origin !== window.location.origin) return DEFAULT_NEXT
+  const { pathname } = url
+  if (pathname !== '/console' && !pathname.startsWith('/console/')) return DEFAULT_NEXT
+  if (pathname === '/console/login' || pathname.startsWith('/console/login/')) return DEFAULT_NEXT
+  return pathname + url.search + url.hash
 }
 
 export function LoginPage() {

@@ -96,16 +96,75 @@ function detectionOf(form: DetectionForm): { detection: Partial<Detection> } | {
 
 // --- backtest history ---
 
+const HISTORY_CONCURRENCY = 4
+const MAX_HISTORY_SERIES = 100
+
+/** `task` over `items`, at most `limit` at a time; stops starting new ones after the first failure. */
+async function mapLimited<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length)
+  let next = 0
+  let failed = false
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++
+      try {
+        results[index] = await task(items[index]!)
+      } catch (err) {
+        failed = true
+        throw err
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
+interface HistorySamples {
+  samples: BacktestSample[]
+  /** Series replayed (one per metric). */
+  series: number
+  /** Further series of the replayed metrics (or over the cap), left out. */
+  skipped: number
+  /** Counter metrics left out: their history holds per-second rates, which the backtest would rate again. */
+  counters: string[]
+}
+
 /** One series per metric (the backtest reads samples by metric name, without labels) from the history endpoint. */
-async function historySamples(serviceId: string, baselines: Baseline[]): Promise<{ samples: BacktestSample[]; series: number; skipped: number }> {
+async function historySamples(serviceId: string, baselines: Baseline[]): Promise<HistorySamples> {
+  const counters = new Set<string>()
   const byMetric = new Map<string, Baseline>()
-  for (const baseline of baselines) if (!byMetric.has(baseline.metric)) byMetric.set(baseline.metric, baseline)
-  const chosen = [...byMetric.values()].slice(0, 100)
-  const histories = await Promise.all(
-    chosen.map((baseline) => get<SeriesHistory>(`/v1/services/${serviceId}/series/${encodeURIComponent(baseline.series)}/history`))
+  for (const baseline of baselines) {
+    if (baseline.kind === 'counter') counters.add(baseline.metric)
+    else if (!byMetric.has(baseline.metric)) byMetric.set(baseline.metric, baseline)
+  }
+  const eligible = baselines.filter((baseline) => baseline.kind !== 'counter').length
+  const chosen = [...byMetric.values()].slice(0, MAX_HISTORY_SERIES)
+  const histories = await mapLimited(chosen, HISTORY_CONCURRENCY, (baseline) =>
+    get<SeriesHistory>(`/v1/services/${serviceId}/series/${encodeURIComponent(baseline.series)}/history`)
   )
-  const samples = histories.flatMap((history) => history.points.map((point) => ({ metric: history.metric, value: point.value, timestamp: point.at })))
-  return { samples, series: chosen.length, skipped: baselines.length - chosen.length }
+  const samples: BacktestSample[] = []
+  for (const history of histories) {
+    if (history.kind === 'counter') {
+      counters.add(history.metric)
+      continue
+    }
+    for (const point of history.points) {
+      if (point.value !== null) samples.push({ metric: history.metric, value: point.value, timestamp: point.at })
+    }
+  }
+  return { samples, series: chosen.length, skipped: eligible - chosen.length, counters: [...counters].sort() }
+}
+
+function historyNote(built: HistorySamples): string {
+  const parts = [`Replayed ${built.samples.length} points of ${built.series} series (one per metric, from the last hour)`]
+  if (built.skipped > 0) parts.push(`${built.skipped} more series of the same metrics left out`)
+  if (built.counters.length > 0) parts.push(countersLeftOut(built.counters))
+  return `${parts.join('; ')}.`
+}
+
+function countersLeftOut(counters: string[]): string {
+  const names = counters.length > 5 ? `${counters.slice(0, 5).join(', ')} and ${counters.length - 5} more` : counters.join(', ')
+  return `counter metric${counters.length === 1 ? '' : 's'} left out (${names}): the history holds their per-second rates, which the backtest would turn into rates again; replay their raw values from a CSV`
 }
 
 async function loadBaselines(serviceId: string, signal: AbortSignal): Promise<Baseline[]> {
@@ -415,6 +474,7 @@ function Backtest({
   const [error, setError] = useState<unknown>(null)
   const [result, setResult] = useState<BacktestReply | null>(null)
   const [note, setNote] = useState<string | null>(null)
+  const counterSeries = baselines.filter((baseline) => baseline.kind === 'counter').length
 
   async function run(event: Event) {
     event.preventDefault()
@@ -431,11 +491,12 @@ function Backtest({
       } else {
         if (baselines.length === 0) throw new Error('This service has no series yet: use a CSV.')
         const built = await historySamples(serviceId, baselines)
-        if (built.samples.length === 0) throw new Error('No samples in the last hour: use a CSV.')
+        if (built.samples.length === 0) {
+          const why = built.counters.length > 0 ? `; ${countersLeftOut(built.counters)}` : ''
+          throw new Error(`No samples to replay from the last hour${why}. Use a CSV.`)
+        }
         body.samples = built.samples
-        setNote(
-          `Replayed ${built.samples.length} points of ${built.series} series (one per metric, from the last hour)${built.skipped > 0 ? `; ${built.skipped} more series of the same metrics left out` : ''}.`
-        )
+        setNote(historyNote(built))
       }
       setResult(await post<BacktestReply>(`/v1/services/${serviceId}/backtest`, body))
     } catch (err) {
@@ -454,7 +515,8 @@ function Backtest({
           <div class="row">
             <label class="checkbox">
               <input type="radio" name="bt-source" checked={source === 'history'} onChange={() => setSource('history')} />
-              This service's last hour ({baselines.length} series)
+              This service's last hour ({baselines.length} series
+              {counterSeries > 0 ? `; ${counterSeries} counter series left out: their history holds rates, replay counters from a CSV` : ''})
             </label>
             <label class="checkbox">
               <input type="radio" name="bt-source" checked={source === 'csv'} onChange={() => setSource('csv')} />

@@ -1,5 +1,5 @@
 // Settings: API keys and users (admin+), plan (owner changes it), integration snippets.
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { del, get, post, put, withQuery } from '../api'
 import { Empty, ErrorAlert, Loading, Section, Time } from '../components/common'
 import { ROLES, atLeast } from '../format'
@@ -39,6 +39,16 @@ function useGrantableRoles(): Role[] {
 
 function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
   const [copied, setCopied] = useState<'idle' | 'done' | 'failed'>('idle')
+  const reset = useRef<ReturnType<typeof setTimeout> | null>(null)
+  const mounted = useRef(true)
+  // No state change after unmount (e.g. the new key's panel closed within the 2 s).
+  useEffect(
+    () => () => {
+      mounted.current = false
+      if (reset.current) clearTimeout(reset.current)
+    },
+    []
+  )
   return (
     <button
       type="button"
@@ -50,7 +60,9 @@ function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) 
         } catch {
           setCopied('failed')
         }
-        setTimeout(() => setCopied('idle'), 2000)
+        if (!mounted.current) return
+        if (reset.current) clearTimeout(reset.current)
+        reset.current = setTimeout(() => setCopied('idle'), 2000)
       }}
     >
       {copied === 'done' ? 'Copied' : copied === 'failed' ? 'Copy failed: select and copy' : label}

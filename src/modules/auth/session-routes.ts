@@ -17,7 +17,8 @@ export interface SessionRouteOptions {
 const SessionReply = Type.Object({
   csrfToken: Type.String({ description: `send it as the ${CSRF_HEADER} header with every request that changes something` }),
   me: Type.Union([MeReply, Type.Null()], { description: 'the signed-in user, as GET /v1/me describes it; null when signed out' }),
-  queueDashboard: Type.Boolean({ description: 'the user may open the queue dashboard (/admin/queues)' })
+  queueDashboard: Type.Boolean({ description: 'the user may open the queue dashboard (/admin/queues)' }),
+  renewable: Type.Boolean({ description: 'the browser holds a refresh cookie: when `me` is null, POST /v1/auth/session/refresh may renew the session' })
 })
 
 /** SESSION_PATH within the /v1 prefix */
@@ -49,11 +50,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
     void reply.clearCookie(SESSION_COOKIE, cookieOptions('/'))
     void reply.clearCookie(REFRESH_COOKIE, cookieOptions(SESSION_PATH))
   }
-  const answer = async (reply: FastifyReply, principal: Principal | undefined) => ({
+  const answer = async (reply: FastifyReply, principal: Principal | undefined, renewable: boolean) => ({
     csrfToken: reply.generateCsrf(),
     me: principal ? await auth.describe(principal) : null,
     queueDashboard:
-      principal !== undefined && principal.organizationId === opts.operatorOrganizationId && roleAtLeast(principal.role, 'admin')
+      principal !== undefined && principal.organizationId === opts.operatorOrganizationId && roleAtLeast(principal.role, 'admin'),
+    renewable
   })
   /** The signed-in user of the session cookie, if it names a live session. */
   const signedIn = async (request: FastifyRequest) => {
@@ -80,7 +82,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
     },
     async (request, reply) => {
       void reply.header('cache-control', 'no-store')
-      return answer(reply, await signedIn(request))
+      return answer(reply, await signedIn(request), request.cookies[REFRESH_COOKIE] !== undefined)
     }
   )
 
@@ -98,7 +100,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
         response: { 200: SessionReply, ...problemResponses(400, 401, 403, 429) }
       }
     },
-    async (request, reply) => answer(reply, startSession(reply, await auth.login(request.body, request.id)))
+    async (request, reply) => answer(reply, startSession(reply, await auth.login(request.body, request.id)), true)
   )
 
   app.post(
@@ -118,7 +120,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
       const refreshToken = request.cookies[REFRESH_COOKIE]
       if (!refreshToken) throw errors.unauthorized('no session to refresh: sign in')
       try {
-        return await answer(reply, startSession(reply, await auth.refresh(refreshToken, request.id)))
+        return await answer(reply, startSession(reply, await auth.refresh(refreshToken, request.id)), true)
       } catch (err) {
         // A refused token ends the browser's session too; an unavailable store does not.
         if (err instanceof AppError && err.statusCode === 401) endSession(reply)

@@ -3,7 +3,9 @@ import type { RedisClient } from '../../redis/client.js'
 import { Timestamp } from '../../lib/schemas.js'
 import { keys } from '../../redis/keys.js'
 import { decodeModel, type MinuteSummary, type SeriesDescriptor } from './detector.js'
-import { SERIES_KINDS, SeriesFields } from './series.js'
+import { SERIES_KINDS, SeriesFields, type SeriesKind } from './series.js'
+
+type Direction = 'up' | 'down' | 'both'
 
 /** The ring score-samples.lua keeps per series: HISTORY_SLOTS minutes of HISTORY_SLOT_BYTES each. */
 export const HISTORY_SLOTS = 60
@@ -18,7 +20,9 @@ export const HistoryPointSchema = Type.Object({
   min: Type.Union([Type.Number(), Type.Null()]),
   max: Type.Union([Type.Number(), Type.Null()]),
   expected: Type.Union([Type.Number(), Type.Null()], { description: 'what the baseline expected at the last sample of the minute' }),
-  lower: Type.Union([Type.Number(), Type.Null()], { description: 'the band a value had to leave to be anomalous; null while the baseline learned' }),
+  lower: Type.Union([Type.Number(), Type.Null()], {
+    description: 'the band a value had to leave to be anomalous; null while the baseline learned, and on a side the metric does not alert on (its direction; none for a time-like series)'
+  }),
   upper: Type.Union([Type.Number(), Type.Null()])
 })
 export type HistoryPoint = Static<typeof HistoryPointSchema>
@@ -30,16 +34,7 @@ export const SeriesHistorySchema = Type.Object({
   points: Type.Array(HistoryPointSchema, { description: 'one per minute with samples in the last hour, oldest first' })
 })
 
-interface MinutePoint {
-  minute: number
-  last: number
-  lo: number
-  hi: number
-  expected: number
-  band: number
-}
-
-const pointOf = ({ minute, last, lo, hi, expected, band }: MinutePoint): HistoryPoint => {
+const pointOf = ({ minute, last, lo, hi, expected, band }: MinuteSummary): HistoryPoint => {
   const learned = band >= 0 && Number.isFinite(band) && Number.isFinite(expected)
   return {
     at: new Date(minute * MINUTE_MS).toISOString(),
@@ -59,7 +54,7 @@ const pointOf = ({ minute, last, lo, hi, expected, band }: MinutePoint): History
 export function decodeHistory(ring: Buffer | null, current: MinuteSummary | null, now: number): HistoryPoint[] {
   const newest = Math.floor(now / MINUTE_MS)
   const recent = (minute: number) => minute > newest - HISTORY_SLOTS && minute <= newest
-  const minutes = new Map<number, MinutePoint>()
+  const minutes = new Map<number, MinuteSummary>()
   for (let offset = 0; ring && offset + SLOT_BYTES <= ring.length; offset += SLOT_BYTES) {
     const minute = ring.readUInt32LE(offset)
     // An empty slot (0), or one last written more than an hour ago (the ring wrapped past it since).
@@ -71,8 +66,24 @@ export function decodeHistory(ring: Buffer | null, current: MinuteSummary | null
   return [...minutes.values()].sort((a, b) => a.minute - b.minute).map(pointOf)
 }
 
-/** A series of a service with its recent values; undefined when the service has no such series. */
-export async function seriesHistory(redis: RedisClient, serviceId: string, seriesId: string, now: number) {
+/**
+ * The band as far as it alerts: a series watched upwards only has no lower edge (and downwards no upper
+ * one); a time-like series never alerts, so it has none.
+ */
+function alertingBand(points: HistoryPoint[], direction: Direction, kind: SeriesKind): HistoryPoint[] {
+  if (direction === 'both' && kind !== 'time') return points
+  return points.map((point) => ({
+    ...point,
+    lower: direction === 'up' || kind === 'time' ? null : point.lower,
+    upper: direction === 'down' || kind === 'time' ? null : point.upper
+  }))
+}
+
+/**
+ * A series of a service with its recent values; undefined when the service has no such series.
+ * `directionOf` says which way the series' metric alerts (the service's detection settings).
+ */
+export async function seriesHistory(redis: RedisClient, serviceId: string, seriesId: string, now: number, directionOf: (metric: string) => Direction) {
   // (Both keys carry the service's hash tag: one MGET on a cluster too.)
   const [descriptor, [model, ring]] = await Promise.all([
     redis.hget(keys.series(serviceId), seriesId),
@@ -80,5 +91,6 @@ export async function seriesHistory(redis: RedisClient, serviceId: string, serie
   ])
   if (descriptor === null) return undefined
   const { m, l, k } = JSON.parse(descriptor) as SeriesDescriptor
-  return { metric: m, series: seriesId, labels: l, kind: k, points: decodeHistory(ring ?? null, decodeModel(model ?? null)?.currentMinute ?? null, now) }
+  const points = decodeHistory(ring ?? null, decodeModel(model ?? null)?.currentMinute ?? null, now)
+  return { metric: m, series: seriesId, labels: l, kind: k, points: alertingBand(points, directionOf(m), k) }
 }

@@ -170,7 +170,8 @@ export function createServicesService(deps: {
   /** A series of the service with its values of the last hour, minute by minute. */
   async function history(organizationId: string, id: string, seriesId: string) {
     const service = await get(organizationId, id)
-    const found = await seriesHistory(deps.redis, service.id, seriesId, deps.clock.now().getTime())
+    const { metrics } = detectionOf(service)
+    const found = await seriesHistory(deps.redis, service.id, seriesId, deps.clock.now().getTime(), (metric) => metrics[metric]?.direction ?? 'both')
     if (!found) throw errors.notFound('series')
     return found
   }

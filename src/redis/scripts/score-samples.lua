@@ -131,7 +131,8 @@ local function remember(s, i, t, v, expected, band)
   if s.hm == minute then
     s.hv, s.hl, s.hh, s.he, s.hb = v, math.min(s.hl, v), math.max(s.hh, v), expected, band
   else
-    if s.hm then
+    -- (A minute an hour or more before this one would be out of the ring's hour at once: not written.)
+    if s.hm and minute - s.hm < HISTORY_SLOTS then
       local key = KEYS[i + modelCount]
       local offset = (s.hm % HISTORY_SLOTS) * HISTORY_SLOT_BYTES
       local slot = struct.pack(HISTORY_LAYOUT, s.hm, s.hv, s.hl, s.hh, s.he, s.hb)

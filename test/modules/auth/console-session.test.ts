@@ -23,7 +23,7 @@ class Jar {
 async function signIn(app: FastifyInstance, email: string, password = PASSWORD) {
   const jar = new Jar()
   const session = jar.take(await app.inject({ method: 'GET', url: '/v1/auth/session' }))
-  expect(session.json()).toMatchObject({ me: null, queueDashboard: false })
+  expect(session.json()).toMatchObject({ me: null, queueDashboard: false, renewable: false })
   const login = jar.take(
     await app.inject({
       method: 'POST',
@@ -66,7 +66,14 @@ describe('console cookie session', () => {
     expect(me.statusCode, me.body).toBe(200)
     expect(me.json().user.email).toBe(org.email)
     const again = await browse(ctx.app, jar, 'GET', '/v1/auth/session')
-    expect(again.json()).toMatchObject({ me: { user: { email: org.email } }, csrfToken: expect.any(String) })
+    expect(again.json()).toMatchObject({ me: { user: { email: org.email } }, csrfToken: expect.any(String), renewable: true })
+    // The access cookie gone (it lives 15 minutes), the refresh cookie still there: the console may renew.
+    const expired = await ctx.app.inject({
+      method: 'GET',
+      url: '/v1/auth/session',
+      headers: { cookie: `autopilot_refresh=${jar.cookies.get('autopilot_refresh')}` }
+    })
+    expect(expired.json()).toMatchObject({ me: null, renewable: true })
   })
 
   it('refuses a wrong password, and a sign-in without the CSRF token', async () => {

@@ -41,6 +41,17 @@ describe("a series' recent values (GET /v1/services/:id/series/:series/history)"
     expect(last.at).toBe(new Date(lastMinute).toISOString())
   })
 
+  it('shows only the side of the band the metric alerts on', async () => {
+    const org = await signup(ctx.app)
+    const service = await createService(ctx.app, org, undefined, { metrics: { latency_ms: { direction: 'up' } } })
+    const samples = warmSamples(service.name, 'latency_ms', 40)
+    expect((await call(ctx.app, org.token, { method: 'POST', url: '/v1/metrics', payload: { samples } })).statusCode).toBe(202)
+    const res = await call(ctx.app, org.token, { method: 'GET', url: `/v1/services/${service.id}/series/${seriesIdOf('latency_ms', {})}/history` })
+    const last = res.json().points.at(-1)
+    expect(last.lower).toBeNull()
+    expect(last.upper).toBeGreaterThan(last.expected)
+  })
+
   it("404 for another organization's service, an unknown series or a malformed id", async () => {
     const org = await signup(ctx.app)
     const service = await createService(ctx.app, org)
