@@ -47,6 +47,8 @@ const EnvSchema = Type.Object({
   TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(?:[0-9]{1,2}|[0-9a-fA-F.:/]{2,49}(?:,[0-9a-fA-F.:/]{2,49}){0,63})$' })),
   /** How often the worker runs its timers (auto-resolve, expiry, leases, verification, outbox dispatch). */
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+  /** A worker that started no job while jobs waited this long, with slots free, is replaced (src/jobs/supervisor.ts). */
+  WORKER_STALL_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
   ACTION_APPROVAL_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 3600 }),
   ACTION_LEASE_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 120 }),
   /** Verification reads the 1 h anomaly window, so it must end well within it. */
@@ -91,6 +93,7 @@ export interface Config {
   trustProxy: false | string[]
   redisCommandTimeoutMs: number
   sweepIntervalMs: number
+  workerStallSeconds: number
   /** caps of open event streams in one API process */
   eventStreams: { perCredential: number; perOrganization: number }
   actions: {
@@ -166,6 +169,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     sweepIntervalMs: env.SWEEP_INTERVAL_MS,
+    workerStallSeconds: env.WORKER_STALL_SECONDS,
     eventStreams: { perCredential: env.EVENT_STREAMS_PER_CREDENTIAL, perOrganization: env.EVENT_STREAMS_PER_ORGANIZATION },
     actions: {
       approvalTtlSeconds: env.ACTION_APPROVAL_TTL_SECONDS,

@@ -7,12 +7,13 @@ import { createDb } from './db/client.js'
 import { startReplayer } from './jobs/dlq.js'
 import { createActionRunner } from './jobs/execute-action.js'
 import { PERIODIC_TASKS, type PeriodicDeps } from './jobs/periodic.js'
+import { supervisedWorker, type Processor } from './jobs/supervisor.js'
 import { systemClock, type Clock } from './lib/clock.js'
 import { createInvalidationBus } from './lib/invalidation.js'
 import { isMain } from './lib/is-main.js'
 import { throttled } from './lib/throttle.js'
 import { connectLeniently, createRedis, duplicateClient, isCluster } from './redis/client.js'
-import { createQueues, PERIODIC_JOB_OPTIONS, queuePrefix } from './redis/queues.js'
+import { createQueues, PERIODIC_JOB_OPTIONS, queuePrefix, type QueueName } from './redis/queues.js'
 
 const BUSY_RETRY_MS = 1000
 
@@ -78,10 +79,29 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     return done
   }
 
+  const supervise = <T>(name: QueueName, processor: Processor<T>, concurrency: number) =>
+    supervisedWorker<T>(
+      queues[name],
+      (counted) => {
+        const worker = new Worker<T>(name, counted, { connection, prefix: queuePrefix(config.queuePrefix, name), concurrency })
+        worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: name }, 'worker error')))
+        worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: name, err: err.message }, 'job failed'))
+        return worker
+      },
+      processor,
+      {
+        checkEveryMs: Math.min(5000, config.workerStallSeconds * 200),
+        stuckAfterMs: config.workerStallSeconds * 1000,
+        closeTimeoutMs: 5000,
+        shutdownTimeoutMs: 25_000,
+        concurrency,
+        log: logger
+      }
+    )
   const workers = [
-    new Worker('timers', periodic, { connection, prefix: queuePrefix(config.queuePrefix, 'timers'), concurrency: 1 }),
-    new Worker('maintenance', periodic, { connection, prefix: queuePrefix(config.queuePrefix, 'maintenance'), concurrency: 1 }),
-    new Worker<{ actionId: string }>(
+    supervise('timers', periodic, 1),
+    supervise('maintenance', periodic, 1),
+    supervise<{ actionId: string }>(
       'actions',
       async (job, token) => {
         const result = await runner.run(job.data.actionId)
@@ -93,13 +113,9 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
         }
         return result
       },
-      { connection, prefix: queuePrefix(config.queuePrefix, 'actions'), concurrency: ACTION_SLOTS }
+      ACTION_SLOTS
     )
   ]
-  for (const worker of workers) {
-    worker.on('error', throttled((err: Error) => logger.warn({ err: err.message, queue: worker.name }, 'worker error')))
-    worker.on('failed', (job, err) => logger.error({ jobId: job?.id, queue: worker.name, err: err.message }, 'job failed'))
-  }
 
   const stopReplayer = startReplayer({ db, redis: replayConnection, log: logger, consumer: `worker-${process.pid}` })
   logger.info({ prefix: config.queuePrefix }, 'worker started')
@@ -107,7 +123,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
   async function stop() {
     clearInterval(schedulerCheck)
     // Running jobs finish (worker.close waits for them); nothing new starts.
-    await Promise.all(workers.map((worker) => worker.close()))
+    await Promise.all(workers.map((supervised) => supervised.close()))
     await stopReplayer()
     await Promise.all(Object.values(queues).map((queue) => queue.close()))
     invalidation.close()
@@ -116,7 +132,7 @@ export async function startWorker(config: Config, logger: Logger = pino({ level:
     await pool.end()
   }
   // The current workers are exposed for inspection (tests, diagnostics); stop() is the handle's purpose.
-  return Object.assign(stop, { workers: () => workers })
+  return Object.assign(stop, { workers: () => workers.map((supervised) => supervised.current()) })
 }
 
 if (isMain(import.meta.url)) {
