@@ -43,6 +43,27 @@ export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>
 }
 
+/** Loading until there is data, then the empty message when there is nothing to list, else the children. */
+export function Loadable({
+  loading = false,
+  loadingLabel,
+  empty = false,
+  emptyText,
+  children
+}: {
+  /** True while the first data is still on its way. */
+  loading?: boolean
+  loadingLabel?: string
+  /** True when there is nothing to list. */
+  empty?: boolean
+  emptyText?: ComponentChildren
+  children: ComponentChildren
+}) {
+  if (loading) return <Loading label={loadingLabel} />
+  if (empty) return <Empty>{emptyText}</Empty>
+  return <>{children}</>
+}
+
 export function SeverityBadge({ severity }: { severity: string }) {
   return <span class={`badge badge-${severity}`}>{severity}</span>
 }

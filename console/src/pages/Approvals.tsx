@@ -2,7 +2,7 @@
 import { useEffect, useMemo } from 'preact/hooks'
 import { get, withQuery } from '../api'
 import { ActionSummary } from '../components/ActionSummary'
-import { Empty, ErrorAlert, Loading } from '../components/common'
+import { ErrorAlert, Loadable } from '../components/common'
 import { isAction } from '../guards'
 import { useEvents, useResource } from '../hooks'
 import { Link } from '../router'
@@ -65,11 +65,12 @@ export function ApprovalsPage() {
       </div>
       {!session.can('operator') && <p class="alert alert-info">You can see pending actions; approving or rejecting them needs the operator role.</p>}
       <ErrorAlert error={pending.error} />
-      {pending.loading && !pending.data ? (
-        <Loading label="Loading pending actions…" />
-      ) : actions.length === 0 ? (
-        <Empty>No actions are waiting for approval.</Empty>
-      ) : (
+      <Loadable
+        loading={pending.loading && !pending.data}
+        loadingLabel="Loading pending actions…"
+        empty={actions.length === 0}
+        emptyText="No actions are waiting for approval."
+      >
         <ul class="plain-list">
           {actions.map((action) => (
             <li key={action.id} class="card" data-testid="approval" data-id={action.id}>
@@ -83,7 +84,7 @@ export function ApprovalsPage() {
             </li>
           ))}
         </ul>
-      )}
+      </Loadable>
     </>
   )
 }

@@ -2,7 +2,8 @@
 import { Component } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { get, withQuery } from '../api'
-import { Empty, ErrorAlert, Loading, SeverityBadge, StatusBadge } from '../components/common'
+import { DataTable } from '../components/DataTable'
+import { ErrorAlert, Loadable, SeverityBadge, StatusBadge } from '../components/common'
 import { localDateTime } from '../format'
 import { hasId, isIncident } from '../guards'
 import { useDebounced, useEvents, useResource, useThrottled } from '../hooks'
@@ -255,44 +256,34 @@ export function IncidentsPage() {
         )}
       </form>
       <ErrorAlert error={error} />
-      {loading && items.length === 0 ? (
-        <Loading label="Loading incidents…" />
-      ) : items.length === 0 && !loading ? (
-        <Empty>{anyFilter ? 'No incidents match these filters.' : 'No incidents yet.'}</Empty>
-      ) : (
-        <div class="card table-wrap">
-          <table aria-busy={loading}>
-            <caption class="visually-hidden">Incidents, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Title</th>
-                <th scope="col">Service</th>
-                <th scope="col">Severity</th>
-                <th scope="col">Status</th>
-                <th scope="col">Flapping</th>
-                <th scope="col">Opened</th>
-                <th scope="col" class="num">
-                  Anomalies
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((incident) => (
-                <IncidentRow key={incident.id} incident={incident} />
-              ))}
-            </tbody>
-          </table>
-          <div class="more">
-            {cursor ? (
-              <button type="button" onClick={loadMore} disabled={loadingMore}>
-                {loadingMore ? 'Loading…' : 'Load more'}
-              </button>
-            ) : (
-              <span class="muted">All incidents loaded.</span>
-            )}
-          </div>
-        </div>
-      )}
+      <Loadable
+        loading={loading && items.length === 0}
+        loadingLabel="Loading incidents…"
+        empty={items.length === 0}
+        emptyText={anyFilter ? 'No incidents match these filters.' : 'No incidents yet.'}
+      >
+        <DataTable
+          card
+          busy={loading}
+          caption="Incidents, newest first"
+          columns={['Title', 'Service', 'Severity', 'Status', 'Flapping', 'Opened', { label: 'Anomalies', num: true }]}
+          footer={
+            <div class="more">
+              {cursor ? (
+                <button type="button" onClick={loadMore} disabled={loadingMore}>
+                  {loadingMore ? 'Loading…' : 'Load more'}
+                </button>
+              ) : (
+                <span class="muted">All incidents loaded.</span>
+              )}
+            </div>
+          }
+        >
+          {items.map((incident) => (
+            <IncidentRow key={incident.id} incident={incident} />
+          ))}
+        </DataTable>
+      </Loadable>
     </>
   )
 }

@@ -1,7 +1,8 @@
 // One service: detection settings (admin+), baselines, and "Try these settings" (backtest, operator+).
 import { useEffect, useState } from 'preact/hooks'
 import { ApiError, get, patch, post, withQuery } from '../api'
-import { Empty, ErrorAlert, Loading, Section, SeverityBadge, Time } from '../components/common'
+import { DataTable } from '../components/DataTable'
+import { ErrorAlert, Loadable, Loading, Section, SeverityBadge, Time } from '../components/common'
 import { formatLabels, formatNumber } from '../format'
 import { useResource } from '../hooks'
 import { Link } from '../router'
@@ -393,65 +394,45 @@ export function ServiceDetailPage({ id }: { id: string }) {
 
       <Section title="Baselines">
         <ErrorAlert error={baselines.error} />
-        {baselines.loading && !baselines.data ? (
-          <Loading label="Loading baselines…" />
-        ) : (baselines.data ?? []).length === 0 ? (
-          <Empty>No series yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Metric</th>
-                  <th scope="col">Labels</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">State</th>
-                  <th scope="col" class="num">
-                    Mean
-                  </th>
-                  <th scope="col" class="num">
-                    Std dev
-                  </th>
-                  <th scope="col" class="num">
-                    Samples
-                  </th>
-                  <th scope="col">Episode</th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {(baselines.data ?? []).map((baseline) => (
-                  <tr key={baseline.series}>
-                    <td>{baseline.metric}</td>
-                    <td>
-                      <code>{formatLabels(baseline.labels)}</code>
-                    </td>
-                    <td>
-                      {baseline.kind}
-                      {baseline.seasonal ? ' (seasonal)' : ''}
-                    </td>
-                    <td>{baseline.state}</td>
-                    <td class="num">{formatNumber(baseline.mean)}</td>
-                    <td class="num">{formatNumber(baseline.stddev)}</td>
-                    <td class="num">{baseline.samples}</td>
-                    <td>
-                      {baseline.episode ? (
-                        <>
-                          <SeverityBadge severity={baseline.episode.severity} /> since <Time iso={baseline.episode.startedAt} />
-                        </>
-                      ) : (
-                        '–'
-                      )}
-                    </td>
-                    <td class="nowrap">
-                      <Time iso={baseline.updatedAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Loadable
+          loading={baselines.loading && !baselines.data}
+          loadingLabel="Loading baselines…"
+          empty={(baselines.data ?? []).length === 0}
+          emptyText="No series yet."
+        >
+          <DataTable
+            columns={['Metric', 'Labels', 'Kind', 'State', { label: 'Mean', num: true }, { label: 'Std dev', num: true }, { label: 'Samples', num: true }, 'Episode', 'Updated']}
+          >
+            {(baselines.data ?? []).map((baseline) => (
+              <tr key={baseline.series}>
+                <td>{baseline.metric}</td>
+                <td>
+                  <code>{formatLabels(baseline.labels)}</code>
+                </td>
+                <td>
+                  {baseline.kind}
+                  {baseline.seasonal ? ' (seasonal)' : ''}
+                </td>
+                <td>{baseline.state}</td>
+                <td class="num">{formatNumber(baseline.mean)}</td>
+                <td class="num">{formatNumber(baseline.stddev)}</td>
+                <td class="num">{baseline.samples}</td>
+                <td>
+                  {baseline.episode ? (
+                    <>
+                      <SeverityBadge severity={baseline.episode.severity} /> since <Time iso={baseline.episode.startedAt} />
+                    </>
+                  ) : (
+                    '–'
+                  )}
+                </td>
+                <td class="nowrap">
+                  <Time iso={baseline.updatedAt} />
+                </td>
+              </tr>
+            ))}
+          </DataTable>
+        </Loadable>
       </Section>
     </>
   )
@@ -573,89 +554,48 @@ function BacktestResult({ result }: { result: BacktestReply }) {
         {c.incidentsEscalated} escalated, {c.incidentsReopened} reopened, {c.incidentsResolved} resolved.
       </p>
       <h3>Incidents it would have opened</h3>
-      {result.incidents.length === 0 ? (
-        <Empty>None.</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Opened</th>
-                <th scope="col">Severity</th>
-                <th scope="col">Metrics</th>
-                <th scope="col" class="num">
-                  Anomalies
-                </th>
-                <th scope="col" class="num">
-                  Peak z
-                </th>
-                <th scope="col">Resolved</th>
-                <th scope="col">Flapping</th>
-              </tr>
-            </thead>
-            <tbody>
-              {result.incidents.map((incident, index) => (
-                <tr key={index}>
-                  <td class="nowrap">
-                    <Time iso={incident.openedAt} />
-                  </td>
-                  <td>
-                    <SeverityBadge severity={incident.severity} />
-                  </td>
-                  <td>{incident.metrics.join(', ')}</td>
-                  <td class="num">{incident.anomalyCount}</td>
-                  <td class="num">{formatNumber(incident.peakZScore, 2)}</td>
-                  <td class="nowrap">
-                    <Time iso={incident.resolvedAt} fallback="still open" />
-                  </td>
-                  <td>{incident.flapping ? 'yes' : 'no'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Loadable empty={result.incidents.length === 0} emptyText="None.">
+        <DataTable columns={['Opened', 'Severity', 'Metrics', { label: 'Anomalies', num: true }, { label: 'Peak z', num: true }, 'Resolved', 'Flapping']}>
+          {result.incidents.map((incident, index) => (
+            <tr key={index}>
+              <td class="nowrap">
+                <Time iso={incident.openedAt} />
+              </td>
+              <td>
+                <SeverityBadge severity={incident.severity} />
+              </td>
+              <td>{incident.metrics.join(', ')}</td>
+              <td class="num">{incident.anomalyCount}</td>
+              <td class="num">{formatNumber(incident.peakZScore, 2)}</td>
+              <td class="nowrap">
+                <Time iso={incident.resolvedAt} fallback="still open" />
+              </td>
+              <td>{incident.flapping ? 'yes' : 'no'}</td>
+            </tr>
+          ))}
+        </DataTable>
+      </Loadable>
       <h3>Anomaly episodes</h3>
-      {result.episodes.length === 0 ? (
-        <Empty>None.</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Metric</th>
-                <th scope="col">Severity</th>
-                <th scope="col" class="num">
-                  Start value
-                </th>
-                <th scope="col" class="num">
-                  Peak z
-                </th>
-                <th scope="col">Ended</th>
-              </tr>
-            </thead>
-            <tbody>
-              {result.episodes.map((episode, index) => (
-                <tr key={index}>
-                  <td class="nowrap">
-                    <Time iso={episode.startedAt} />
-                  </td>
-                  <td>{episode.metric}</td>
-                  <td>
-                    <SeverityBadge severity={episode.severity} />
-                  </td>
-                  <td class="num">{formatNumber(episode.startValue)}</td>
-                  <td class="num">{formatNumber(episode.peakZScore, 2)}</td>
-                  <td class="nowrap">
-                    <Time iso={episode.lastAt} fallback="still going" />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Loadable empty={result.episodes.length === 0} emptyText="None.">
+        <DataTable columns={['Started', 'Metric', 'Severity', { label: 'Start value', num: true }, { label: 'Peak z', num: true }, 'Ended']}>
+          {result.episodes.map((episode, index) => (
+            <tr key={index}>
+              <td class="nowrap">
+                <Time iso={episode.startedAt} />
+              </td>
+              <td>{episode.metric}</td>
+              <td>
+                <SeverityBadge severity={episode.severity} />
+              </td>
+              <td class="num">{formatNumber(episode.startValue)}</td>
+              <td class="num">{formatNumber(episode.peakZScore, 2)}</td>
+              <td class="nowrap">
+                <Time iso={episode.lastAt} fallback="still going" />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      </Loadable>
     </div>
   )
 }

@@ -1,7 +1,8 @@
 // Service list.
 import { useEffect, useState } from 'preact/hooks'
 import { get, withQuery } from '../api'
-import { Empty, ErrorAlert, Loading, Time } from '../components/common'
+import { DataTable } from '../components/DataTable'
+import { ErrorAlert, Loadable, Time } from '../components/common'
 import { useResource } from '../hooks'
 import { Link } from '../router'
 import type { Page, Service } from '../types'
@@ -39,47 +40,40 @@ export function ServicesPage() {
     <>
       <h1>Services</h1>
       <ErrorAlert error={first.error ?? error} />
-      {first.loading && !first.data ? (
-        <Loading label="Loading services…" />
-      ) : services.length === 0 ? (
-        <Empty>No services yet. Services are registered with POST /v1/services or by metrics naming them.</Empty>
-      ) : (
-        <div class="card table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Environment</th>
-                <th scope="col">Description</th>
-                <th scope="col">z threshold</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {services.map((service) => (
-                <tr key={service.id} data-testid="service-row" data-id={service.id}>
-                  <td>
-                    <Link href={`/services/${service.id}`}>{service.name}</Link>
-                  </td>
-                  <td>{service.environment ?? '–'}</td>
-                  <td>{service.description ?? ''}</td>
-                  <td class="num">{service.detection.zThreshold}</td>
-                  <td class="nowrap">
-                    <Time iso={service.createdAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          {next && (
-            <div class="more">
-              <button type="button" onClick={loadMore} disabled={busy}>
-                {busy ? 'Loading…' : 'Load more'}
-              </button>
-            </div>
-          )}
-        </div>
-      )}
+      <Loadable
+        loading={first.loading && !first.data}
+        loadingLabel="Loading services…"
+        empty={services.length === 0}
+        emptyText="No services yet. Services are registered with POST /v1/services or by metrics naming them."
+      >
+        <DataTable
+          card
+          columns={['Name', 'Environment', 'Description', 'z threshold', 'Created']}
+          footer={
+            next && (
+              <div class="more">
+                <button type="button" onClick={loadMore} disabled={busy}>
+                  {busy ? 'Loading…' : 'Load more'}
+                </button>
+              </div>
+            )
+          }
+        >
+          {services.map((service) => (
+            <tr key={service.id} data-testid="service-row" data-id={service.id}>
+              <td>
+                <Link href={`/services/${service.id}`}>{service.name}</Link>
+              </td>
+              <td>{service.environment ?? '–'}</td>
+              <td>{service.description ?? ''}</td>
+              <td class="num">{service.detection.zThreshold}</td>
+              <td class="nowrap">
+                <Time iso={service.createdAt} />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      </Loadable>
     </>
   )
 }

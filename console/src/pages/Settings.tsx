@@ -1,7 +1,8 @@
 // Settings: API keys and users (admin+), plan (owner changes it), integration snippets.
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { del, get, post, put, withQuery } from '../api'
-import { Empty, ErrorAlert, Loading, Section, Time } from '../components/common'
+import { DataTable } from '../components/DataTable'
+import { ErrorAlert, Loadable, Loading, Section, Time } from '../components/common'
 import { ROLES, atLeast } from '../format'
 import { useResource } from '../hooks'
 import { useSession } from '../session'
@@ -155,6 +156,7 @@ function ApiKeysSection() {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
   const [created, setCreated] = useState<CreatedApiKey | null>(null)
+  const items = keys.data?.items ?? []
 
   async function create(event: Event) {
     event.preventDefault()
@@ -219,48 +221,30 @@ function ApiKeysSection() {
         </button>
       </form>
       <ErrorAlert error={error ?? keys.error} />
-      {keys.loading && !keys.data ? (
-        <Loading />
-      ) : (keys.data?.items ?? []).length === 0 ? (
-        <Empty>No API keys.</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Prefix</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">Status</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(keys.data?.items ?? []).map((key) => (
-                <tr key={key.id}>
-                  <td>{key.name}</td>
-                  <td>
-                    <code>{key.prefix}</code>
-                  </td>
-                  <td>{key.role}</td>
-                  <td class="nowrap">
-                    <Time iso={key.createdAt} />
-                  </td>
-                  <td>{key.revokedAt ? <>revoked <Time iso={key.revokedAt} /></> : 'active'}</td>
-                  <td>
-                    {!key.revokedAt && (
-                      <button type="button" class="danger" aria-label={`Revoke key ${key.name}`} onClick={() => revoke(key)}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Loadable loading={keys.loading && !keys.data} empty={items.length === 0} emptyText="No API keys.">
+        <DataTable columns={['Name', 'Prefix', 'Role', 'Created', 'Status', 'Actions']}>
+          {items.map((key) => (
+            <tr key={key.id}>
+              <td>{key.name}</td>
+              <td>
+                <code>{key.prefix}</code>
+              </td>
+              <td>{key.role}</td>
+              <td class="nowrap">
+                <Time iso={key.createdAt} />
+              </td>
+              <td>{key.revokedAt ? <>revoked <Time iso={key.revokedAt} /></> : 'active'}</td>
+              <td>
+                {!key.revokedAt && (
+                  <button type="button" class="danger" aria-label={`Revoke key ${key.name}`} onClick={() => revoke(key)}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      </Loadable>
     </Section>
   )
 }
@@ -333,32 +317,19 @@ function UsersSection() {
           {done}
         </p>
       )}
-      {users.loading && !users.data ? (
-        <Loading />
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Added</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(users.data?.items ?? []).map((user) => (
-                <tr key={user.id}>
-                  <td>{user.email}</td>
-                  <td>{user.role}</td>
-                  <td class="nowrap">
-                    <Time iso={user.createdAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Loadable loading={users.loading && !users.data}>
+        <DataTable columns={['Email', 'Role', 'Added']}>
+          {(users.data?.items ?? []).map((user) => (
+            <tr key={user.id}>
+              <td>{user.email}</td>
+              <td>{user.role}</td>
+              <td class="nowrap">
+                <Time iso={user.createdAt} />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      </Loadable>
     </Section>
   )
 }

@@ -1,7 +1,8 @@
 // Suppression rules: list (active first), create with a live preview, end, and "edit" (= replace).
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { del, get, post, withQuery } from '../api'
-import { Empty, ErrorAlert, Loading, Notice, Section, SeverityBadge, Time } from '../components/common'
+import { DataTable } from '../components/DataTable'
+import { ErrorAlert, Loadable, Notice, Section, SeverityBadge, Time } from '../components/common'
 import { formatLabels, formatNumber } from '../format'
 import { useDebounced, useResource } from '../hooks'
 import { useSession } from '../session'
@@ -181,62 +182,42 @@ export function SuppressionPage() {
       <div class="split">
         <Section title="Rules">
           <ErrorAlert error={rules.error ?? listError} />
-          {rules.loading && !rules.data ? (
-            <Loading label="Loading rules…" />
-          ) : sorted.length === 0 ? (
-            <Empty>No suppression rules.</Empty>
-          ) : (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">State</th>
-                    <th scope="col">Service</th>
-                    <th scope="col">Metric</th>
-                    <th scope="col">Up to</th>
-                    <th scope="col">Window</th>
-                    <th scope="col">Weekly</th>
-                    <th scope="col">Reason</th>
-                    {canEdit && <th scope="col">Actions</th>}
-                  </tr>
-                </thead>
-                <tbody>
-                  {sorted.map((rule) => (
-                    <tr key={rule.id} data-testid="suppression-rule" data-id={rule.id}>
-                      <td>
-                        <span class={`badge ${rule.active ? 'status-acknowledged' : ''}`}>{ruleState(rule)}</span>
-                      </td>
-                      <td>
-                        <code>{rule.service}</code>
-                      </td>
-                      <td>
-                        <code>{rule.metric}</code>
-                      </td>
-                      <td>{rule.maxSeverity ? <SeverityBadge severity={rule.maxSeverity} /> : 'any'}</td>
-                      <td class="nowrap">
-                        <Time iso={rule.startsAt} /> –<br />
-                        <Time iso={rule.endedAt ?? rule.endsAt} />
-                      </td>
-                      <td>{describeSchedule(rule)}</td>
-                      <td>{rule.reason}</td>
-                      {canEdit && (
-                        <td class="nowrap">
-                          <button type="button" class="secondary" onClick={() => edit(rule)} aria-label={`Edit rule: ${rule.reason}`}>
-                            Edit
-                          </button>{' '}
-                          {!rule.endedAt && Date.parse(rule.endsAt) > Date.now() && (
-                            <button type="button" class="danger" onClick={() => end(rule)} aria-label={`End rule: ${rule.reason}`}>
-                              End
-                            </button>
-                          )}
-                        </td>
+          <Loadable loading={rules.loading && !rules.data} loadingLabel="Loading rules…" empty={sorted.length === 0} emptyText="No suppression rules.">
+            <DataTable columns={['State', 'Service', 'Metric', 'Up to', 'Window', 'Weekly', 'Reason', canEdit && 'Actions']}>
+              {sorted.map((rule) => (
+                <tr key={rule.id} data-testid="suppression-rule" data-id={rule.id}>
+                  <td>
+                    <span class={`badge ${rule.active ? 'status-acknowledged' : ''}`}>{ruleState(rule)}</span>
+                  </td>
+                  <td>
+                    <code>{rule.service}</code>
+                  </td>
+                  <td>
+                    <code>{rule.metric}</code>
+                  </td>
+                  <td>{rule.maxSeverity ? <SeverityBadge severity={rule.maxSeverity} /> : 'any'}</td>
+                  <td class="nowrap">
+                    <Time iso={rule.startsAt} /> –<br />
+                    <Time iso={rule.endedAt ?? rule.endsAt} />
+                  </td>
+                  <td>{describeSchedule(rule)}</td>
+                  <td>{rule.reason}</td>
+                  {canEdit && (
+                    <td class="nowrap">
+                      <button type="button" class="secondary" onClick={() => edit(rule)} aria-label={`Edit rule: ${rule.reason}`}>
+                        Edit
+                      </button>{' '}
+                      {!rule.endedAt && Date.parse(rule.endsAt) > Date.now() && (
+                        <button type="button" class="danger" onClick={() => end(rule)} aria-label={`End rule: ${rule.reason}`}>
+                          End
+                        </button>
                       )}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </DataTable>
+          </Loadable>
         </Section>
 
         {canEdit ? (
@@ -378,39 +359,24 @@ function PreviewPanel({
             names.
           </p>
           {preview.examples.length > 0 && (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">At</th>
-                    <th scope="col">Service</th>
-                    <th scope="col">Series</th>
-                    <th scope="col">Severity</th>
-                    <th scope="col" class="num">
-                      Value
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {preview.examples.map((example, index) => (
-                    <tr key={`${example.series}-${example.at}-${index}`}>
-                      <td class="nowrap">
-                        <Time iso={example.at} />
-                      </td>
-                      <td>{example.service}</td>
-                      <td>
-                        {example.metric}
-                        <code>{formatLabels(example.labels)}</code>
-                      </td>
-                      <td>
-                        <SeverityBadge severity={example.severity} />
-                      </td>
-                      <td class="num">{formatNumber(example.value)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable columns={['At', 'Service', 'Series', 'Severity', { label: 'Value', num: true }]}>
+              {preview.examples.map((example, index) => (
+                <tr key={`${example.series}-${example.at}-${index}`}>
+                  <td class="nowrap">
+                    <Time iso={example.at} />
+                  </td>
+                  <td>{example.service}</td>
+                  <td>
+                    {example.metric}
+                    <code>{formatLabels(example.labels)}</code>
+                  </td>
+                  <td>
+                    <SeverityBadge severity={example.severity} />
+                  </td>
+                  <td class="num">{formatNumber(example.value)}</td>
+                </tr>
+              ))}
+            </DataTable>
           )}
         </>
       )}
