@@ -41,7 +41,15 @@ export default fp(
       // Shared schemas keep their $id as the component name (Problem), not def-0.
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) }
     })
-    await app.register(swaggerUi, { routePrefix: '/docs' })
+    // staticCSP: the docs' pages load only their own scripts (hashed inline ones included): they share the
+    // console's origin, and so its session cookie. Styles: their own and the inline ones Swagger UI sets;
+    // no upgrade-insecure-requests, which would send a plain-HTTP deployment's own assets to https.
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      transformStaticCSP: (header) =>
+        header.replace(/\s*upgrade-insecure-requests;?/, '').replace(/style-src [^;]*;/, "style-src 'self' 'unsafe-inline';")
+    })
   },
   { name: 'docs' }
 )

@@ -3,9 +3,10 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/app.js'
 import { incidents } from '../../src/db/schema/index.js'
 import { startWorker } from '../../src/worker.js'
-import { apiKey, call, PASSWORD, signup, steady, uniqueEmail, useApp, warmSamples, type Org } from '../helpers.js'
+import { apiKey, call, PASSWORD, signup, steady, testConfig, uniqueEmail, useApp, warmSamples, type Org } from '../helpers.js'
 import { startReceiver } from '../receiver.js'
 import { fetchFromPage, launchBrowser, PHONE, screenshot, serve, signedIn } from './browser.js'
 
@@ -213,6 +214,54 @@ fetch(${JSON.stringify(target)}, { method: 'POST', credentials: 'include', mode:
     await expect.poll(() => page.getByText('planned failover drill').count(), { timeout: 10_000 }).toBeGreaterThan(0)
     expect(failures).toEqual([])
     await context.close()
+  })
+
+  it('the API docs (same origin, so the same cookies) render under their Content-Security-Policy', async () => {
+    const context = await browser.newContext({ baseURL: base })
+    const page = await context.newPage()
+    const failures: string[] = []
+    page.on('console', (message) => {
+      if (message.type() === 'error') failures.push(message.text())
+    })
+    const res = await page.goto('/docs')
+    expect(res?.headers()['content-security-policy']).toMatch(/script-src 'self'/)
+    expect(res?.headers()['content-security-policy']).not.toMatch(/upgrade-insecure-requests/)
+    await expect.poll(() => page.locator('.opblock').count(), { timeout: 10_000 }).toBeGreaterThan(40)
+    expect(failures).toEqual([])
+    await context.close()
+  })
+
+  it("the queue dashboard opens with the console's session for the operating organization's admins, under a CSP", async () => {
+    const operator = await signup(ctx.app)
+    const operated = await buildApp(testConfig({ QUEUE_DASHBOARD_ORGANIZATION_ID: operator.organizationId }), { logger: false })
+    try {
+      const operatedBase = await serve(operated)
+      const page = await signedIn(browser, operatedBase, operator.email, PASSWORD)
+      const failures: string[] = []
+      page.on('console', (message) => {
+        // (bull-board asks for a web font from fonts.googleapis.com, which the CSP leaves out.)
+        if (message.type() === 'error' && !/fonts\.googleapis\.com/.test(message.text())) failures.push(message.text())
+      })
+      // The console links to it only for those who may open it.
+      await page.getByRole('link', { name: /queues/i }).click()
+      await expect.poll(() => page.url()).toContain('/admin/queues')
+      await expect.poll(() => page.getByText('actions', { exact: true }).count(), { timeout: 15_000 }).toBeGreaterThan(0)
+      const res = await page.request.get(`${operatedBase}/admin/queues`)
+      expect(res.headers()['content-security-policy']).toMatch(/script-src 'self'/)
+      expect(failures).toEqual([])
+      await page.waitForLoadState('networkidle').catch(() => undefined)
+      await screenshot(page, 'queues')
+      await page.context().close()
+
+      // Another organization's owner signs in to the same console and sees no link, and the page refuses.
+      const stranger = await signup(ctx.app)
+      const other = await signedIn(browser, operatedBase, stranger.email, PASSWORD)
+      expect(await other.getByRole('link', { name: /queues/i }).count()).toBe(0)
+      expect((await other.request.get(`${operatedBase}/admin/queues/api/queues`)).status()).toBe(403)
+      await other.context().close()
+    } finally {
+      await operated.close()
+    }
   })
 
   it('a reload after the access cookie expired renews the session once, without a sign-in', async () => {
