@@ -4,6 +4,7 @@ import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
 import { AppError } from '../errors.js'
 import { sendProblem } from './errors.js'
+import { pagePolicy, servePages } from './pages.js'
 
 export const CONSOLE_PATH = '/console'
 
@@ -17,10 +18,13 @@ function consoleDirectory(): string | undefined {
   return candidates.find((dir) => existsSync(`${dir}index.html`) && existsSync(`${dir}assets/app.js`))
 }
 
-// The console's pages load only their own scripts and styles, talk only to this
-// origin, and are never framed.
-const CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+const HEADERS = {
+  // Its own scripts and styles only (uPlot and Preact style through the CSSOM, which the policy allows).
+  'content-security-policy': pagePolicy(),
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+  'cache-control': 'no-cache'
+}
 
 /**
  * The operator console (a single-page app) at /console: its built assets, and index.html for every other
@@ -29,18 +33,7 @@ const CONTENT_SECURITY_POLICY =
 export async function registerConsole(app: FastifyInstance, directory = consoleDirectory()) {
   await app.register(
     async (site) => {
-      site.addHook('onRoute', (route) => {
-        route.schema = { ...route.schema, hide: true }
-      })
-      site.addHook('onSend', (_request, reply, payload, done) => {
-        void reply.headers({
-          'content-security-policy': CONTENT_SECURITY_POLICY,
-          'x-content-type-options': 'nosniff',
-          'referrer-policy': 'same-origin',
-          'cache-control': 'no-cache'
-        })
-        done(null, payload)
-      })
+      servePages(site, HEADERS)
       if (!directory) {
         const unbuilt = new AppError(404, 'not_found', 'the console is not built: run `npm run build` (or `npm run build:console`)')
         site.get('/*', (request, reply) => sendProblem(reply, request, unbuilt))

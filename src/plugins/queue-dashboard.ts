@@ -6,10 +6,9 @@ import { errors } from '../errors.js'
 import { roleAtLeast } from '../lib/context.js'
 import { fromSameOrigin, SAFE_METHODS } from '../modules/auth/cookies.js'
 import { sendProblem, toAppError } from './errors.js'
+import { pagePolicy, servePages } from './pages.js'
 
 export const DASHBOARD_PATH = '/admin/queues'
-const DASHBOARD_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 /**
  * The BullMQ dashboard (@bull-board): the queues are shared by every tenant, so it is for the admins of
@@ -26,16 +25,9 @@ export async function registerQueueDashboard(app: FastifyInstance, operatorOrgan
   createBullBoard({ queues: Object.values(app.queues).map((queue) => new BullMQAdapter(queue)), serverAdapter })
   await app.register(
     async (dashboard) => {
-      dashboard.addHook('onRoute', (route) => {
-        route.schema = { ...route.schema, hide: true }
-      })
-      // Its page loads only its own scripts (its config is a JSON script, not run) and is never framed: it
-      // opens with the console's cookie, so a script injected here would act as an admin. (Its web font,
-      // from fonts.googleapis.com, is left out: the system font does.)
-      dashboard.addHook('onSend', (_request, reply, payload, done) => {
-        void reply.header('content-security-policy', DASHBOARD_CSP)
-        done(null, payload)
-      })
+      // Its config is a JSON script (not run); it sets inline styles and a <base>. (Its web font, from
+      // fonts.googleapis.com, is left out: the system font does.)
+      servePages(dashboard, { 'content-security-policy': pagePolicy({ inlineStyles: true, baseUri: "'self'" }) })
       // bull-board installs its own error handler, so refusals are answered here, as problem+json.
       dashboard.addHook('onRequest', async (request, reply) => {
         try {
