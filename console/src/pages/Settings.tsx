@@ -38,6 +38,23 @@ function useGrantableRoles(): Role[] {
   return ROLES.filter((role) => me && atLeast(me.role, role))
 }
 
+/** A labelled choice among the roles the signed-in user may hand out. */
+function RoleSelect({ id, value, onChange }: { id: string; value: Role; onChange: (role: Role) => void }) {
+  const roles = useGrantableRoles()
+  return (
+    <div class="field">
+      <label for={id}>Role</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value as Role)}>
+        {roles.map((r) => (
+          <option key={r} value={r}>
+            {r}
+          </option>
+        ))}
+      </select>
+    </div>
+  )
+}
+
 function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
   const [copied, setCopied] = useState<'idle' | 'done' | 'failed'>('idle')
   const reset = useRef<ReturnType<typeof setTimeout> | null>(null)
@@ -150,7 +167,6 @@ function PlanSection() {
 
 function ApiKeysSection() {
   const keys = useResource((signal) => get<Page<ApiKey>>(withQuery('/v1/api-keys', { limit: 200 }), signal), [])
-  const roles = useGrantableRoles()
   const [name, setName] = useState('')
   const [role, setRole] = useState<Role>('agent')
   const [busy, setBusy] = useState(false)
@@ -206,16 +222,7 @@ function ApiKeysSection() {
           <label for="key-name">Name</label>
           <input id="key-name" required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </div>
-        <div class="field">
-          <label for="key-role">Role</label>
-          <select id="key-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-            {roles.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </div>
+        <RoleSelect id="key-role" value={role} onChange={setRole} />
         <button type="submit" disabled={busy || !name.trim()}>
           Create key
         </button>
@@ -251,7 +258,6 @@ function ApiKeysSection() {
 
 function UsersSection() {
   const users = useResource((signal) => get<Page<User>>(withQuery('/v1/users', { limit: 200 }), signal), [])
-  const roles = useGrantableRoles()
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
   const [role, setRole] = useState<Role>('operator')
@@ -297,16 +303,7 @@ function UsersSection() {
             onInput={(e) => setPassword(e.currentTarget.value)}
           />
         </div>
-        <div class="field">
-          <label for="user-role">Role</label>
-          <select id="user-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-            {roles.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </div>
+        <RoleSelect id="user-role" value={role} onChange={setRole} />
         <button type="submit" disabled={busy}>
           Add user
         </button>
