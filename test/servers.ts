@@ -4,6 +4,21 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
 /** A free loopback port (bound, then released). */
+
+/**
+ * One short exchange with a Redis node on loopback: connects (no retries, no offline queue), runs `use`,
+ * disconnects. Rejects when the node does not answer.
+ */
+export async function onNode<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    return await use(client)
+  } finally {
+    client.disconnect()
+  }
+}
 export async function freePort(): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -170,16 +185,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     children.set(port, child)
   }
   ports.forEach(launch)
-  const ping = async (port: number) => {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      return await probe.ping()
-    } finally {
-      probe.disconnect()
-    }
-  }
+  const ping = (port: number) => onNode(port, (client) => client.ping())
   for (const port of ports) {
     for (let i = 0; ; i++) {
       if (await ping(port).catch(() => null)) break
@@ -194,23 +200,14 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     create.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited ${code}`))))
   })
   /** CLUSTER INFO of a node, as a map. */
-  const info = async (port: number) => {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    client.on('error', () => {})
-    try {
-      await client.connect()
+  const info = (port: number) =>
+    onNode(port, async (client) => {
       const text = (await client.cluster('INFO')) as string
       return new Map(text.split(/\r?\n/).filter(Boolean).map((line) => line.split(':') as [string, string]))
-    } finally {
-      client.disconnect()
-    }
-  }
+    })
   /** CLUSTER NODES of a node: id, port, flags, master id, link state, slot ranges. */
-  const nodesOf = async (port: number) => {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    client.on('error', () => {})
-    try {
-      await client.connect()
+  const nodesOf = (port: number) =>
+    onNode(port, async (client) => {
       const text = (await client.cluster('NODES')) as string
       return text
         .split('\n')
@@ -219,10 +216,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
           const [id, address, flags, master, , , , link, ...slots] = line.split(' ') as string[]
           return { id: id!, port: Number(address!.split('@')[0]!.split(':')[1]), flags: flags!.split(','), master: master!, link: link!, slots }
         })
-    } finally {
-      client.disconnect()
-    }
-  }
+    })
   /**
    * Every live node sees the cluster ok, every slot served, and (with replicas) every master that serves
    * slots has its replicas attached with their replication link up: only then can a killed master fail over.
@@ -244,19 +238,9 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     // failover the promoted master has no replica left, and that is settled too).
     const replicas = nodes.filter((node) => serving.some((master) => node.master === master.id) && !node.flags.includes('fail') && live.includes(node.port))
     if (replicas.length !== live.length - masters) return false
-    {
-      for (const replica of replicas) {
-        const client = new Redis({ port: replica.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-        client.on('error', () => {})
-        try {
-          await client.connect()
-          if (!/master_link_status:up/.test(await client.info('replication'))) return false
-        } catch {
-          return false
-        } finally {
-          client.disconnect()
-        }
-      }
+    for (const replica of replicas) {
+      const linked = await onNode(replica.port, async (client) => /master_link_status:up/.test(await client.info('replication'))).catch(() => false)
+      if (!linked) return false
     }
     return true
   }

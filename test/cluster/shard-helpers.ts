@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildApp } from '../../src/app.js'
 import { testConfig } from '../helpers.js'
-import type { startRedisCluster } from '../servers.js'
+import { onNode, type startRedisCluster } from '../servers.js'
 
 export type TestCluster = Awaited<ReturnType<typeof startRedisCluster>>
 
@@ -23,19 +23,12 @@ export async function replicated(cluster: TestCluster, masters = 3) {
     const ports = await cluster.mastersNow().catch((): number[] => [])
     if (ports.length === masters) {
       const linked = await Promise.all(
-        ports.map(async (port) => {
-          const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-          client.on('error', () => {})
-          try {
-            await client.connect()
+        ports.map((port) =>
+          onNode(port, async (client) => {
             const info = await client.info('replication')
             return /connected_slaves:[1-9]/.test(info) && /slave0:.*state=online/.test(info)
-          } catch {
-            return false
-          } finally {
-            client.disconnect()
-          }
-        })
+          }).catch(() => false)
+        )
       )
       if (linked.every(Boolean)) return
     }
@@ -75,18 +68,7 @@ export async function failedOver(cluster: TestCluster, victim: number, masters =
     const ports = await cluster.mastersNow().catch((): number[] => [])
     if (ports.length === masters && !ports.includes(victim)) {
       const states = await Promise.all(
-        ports.map(async (port) => {
-          const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-          client.on('error', () => {})
-          try {
-            await client.connect()
-            return /cluster_state:ok/.test((await client.cluster('INFO')) as string)
-          } catch {
-            return false
-          } finally {
-            client.disconnect()
-          }
-        })
+        ports.map((port) => onNode(port, async (client) => /cluster_state:ok/.test((await client.cluster('INFO')) as string)).catch(() => false))
       )
       if (states.every(Boolean)) return
     }
