@@ -6,7 +6,7 @@ const lua = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, impo
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    scoreSamples(numKeys: number, ...keysAndArgs: (string | number)[]): Result<unknown[], Context>
+    scoreSamples(numKeys: number, ...keysAndArgs: (string | number | Buffer)[]): Result<unknown[], Context>
     forgetSeries(numKeys: number, ...keysAndArgs: string[]): Result<number, Context>
     admitSeries(numKeys: number, ...keysAndArgs: (string | number)[]): Result<[number, number[]], Context>
   }

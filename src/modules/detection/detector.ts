@@ -120,11 +120,25 @@ export interface ScoredBatch {
 }
 
 const SEVERITY_RANK: Record<Severity, number> = { warning: 1, critical: 2 }
-const DIRECTION_CODE = { up: 'u', down: 'd', both: 'b' } as const
-const SEASONALITY_CODE = { auto: 'a', none: 'n', daily: 'd', weekly: 'w' } as const
-const KIND_CODE = { gauge: 'g', counter: 'c', time: 't' } as const
+/** Single-byte codes the script reads (ASCII u, d, b; a, n, d, w) and the model's kind numbers. */
+const DIRECTION_CODE = { up: 0x75, down: 0x64, both: 0x62 } as const
+const SEASONALITY_CODE = { auto: 0x61, none: 0x6e, daily: 0x64, weekly: 0x77 } as const
+const KIND_CODE = { gauge: 0, counter: 1, time: 2 } as const
+const byPosition = (a: DetectedSampleAnomaly, b: DetectedSampleAnomaly) => a.index - b.index
 const FIELDS_PER_ANOMALY = 9
 const HEADER = 5
+
+/** Bytes per sample in the script's third argument (score-samples.lua, SAMPLE_LAYOUT '<HddB'). */
+export const SAMPLE_BYTES = 19
+/** Fixed bytes per series in its second argument (SERIES_LAYOUT '<dc1c1BHHc0Hc0'), before the id and the metric. */
+const SERIES_FIXED_BYTES = 17
+
+/** The script's settings (SETTINGS_LAYOUT: 8 little-endian doubles). */
+function packSettings(settings: number[]): Buffer {
+  const packed = Buffer.allocUnsafe(8 * settings.length)
+  settings.forEach((value, i) => packed.writeDoubleLE(value, 8 * i))
+  return packed
+}
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
 export async function scoreServiceBatch(
@@ -138,9 +152,9 @@ export async function scoreServiceBatch(
   const keyIndex = new Map<string, number>()
   const scriptKeys = [space.window, space.series, space.paging]
   const descriptors: string[] = []
-  let seriesSpec = ''
-  let sampleSpec = ''
-  for (const sample of samples) {
+  const seriesParts: Buffer[] = []
+  const sampleSpec = Buffer.allocUnsafe(SAMPLE_BYTES * samples.length)
+  samples.forEach((sample, position) => {
     const { series } = sample
     let index = keyIndex.get(series.id)
     if (index === undefined) {
@@ -150,22 +164,43 @@ export async function scoreServiceBatch(
       const metric = detection.metrics[series.metric]
       // Descriptors follow the three fixed arguments: ARGV[4] is the first.
       const descriptor = series.descriptor === null ? 0 : descriptors.push(series.descriptor) + 3
-      seriesSpec += `${series.id} ${series.metric} ${metric?.zThreshold ?? detection.zThreshold} ${DIRECTION_CODE[metric?.direction ?? 'both']} ${SEASONALITY_CODE[detection.seasonality]} ${KIND_CODE[series.kind]} ${descriptor};`
+      const idBytes = Buffer.byteLength(series.id)
+      const metricBytes = Buffer.byteLength(series.metric)
+      const part = Buffer.allocUnsafe(SERIES_FIXED_BYTES + idBytes + metricBytes)
+      let at = part.writeDoubleLE(metric?.zThreshold ?? detection.zThreshold, 0)
+      at = part.writeUInt8(DIRECTION_CODE[metric?.direction ?? 'both'], at)
+      at = part.writeUInt8(SEASONALITY_CODE[detection.seasonality], at)
+      at = part.writeUInt8(KIND_CODE[series.kind], at)
+      at = part.writeUInt16LE(descriptor, at)
+      at = part.writeUInt16LE(idBytes, at)
+      at += part.write(series.id, at)
+      at = part.writeUInt16LE(metricBytes, at)
+      part.write(series.metric, at)
+      seriesParts.push(part)
     }
-    sampleSpec += `${index} ${sample.value} ${sample.time ?? -1} ${sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0};`
-  }
+    let at = sampleSpec.writeUInt16LE(index, SAMPLE_BYTES * position)
+    at = sampleSpec.writeDoubleLE(sample.value, at)
+    at = sampleSpec.writeDoubleLE(sample.time ?? -1, at)
+    sampleSpec.writeUInt8(sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0, at)
+  })
   if (space.history) {
     // One history key per model key, in the same order, after them.
     for (const [seriesId] of keyIndex) scriptKeys.push(space.history(seriesId))
   }
-  const reply = (await redis.scoreSamples(
-    scriptKeys.length,
-    ...scriptKeys,
-    `${detection.minSamples} ${detection.minSpanSeconds * 1000} ${TTL.anomalyWindowMs} ${detection.warningWindowSeconds * 1000} ${space.ttlMs} ${now} ${EPISODE_CALM_SAMPLES} ${detection.confirmSeconds * 1000}`,
-    seriesSpec,
-    sampleSpec,
-    ...descriptors
-  )) as (string | number)[]
+  const settings = packSettings([
+    detection.minSamples,
+    detection.minSpanSeconds * 1000,
+    TTL.anomalyWindowMs,
+    detection.warningWindowSeconds * 1000,
+    space.ttlMs,
+    now,
+    EPISODE_CALM_SAMPLES,
+    detection.confirmSeconds * 1000
+  ])
+  const reply = (await redis.scoreSamples(scriptKeys.length, ...scriptKeys, settings, Buffer.concat(seriesParts), sampleSpec, ...descriptors)) as (
+    | string
+    | number
+  )[]
   const anomalies: DetectedSampleAnomaly[] = []
   const ended: DetectedSampleAnomaly[] = []
   const confirmed: DetectedSampleAnomaly[] = []
@@ -184,6 +219,8 @@ export async function scoreServiceBatch(
       pagingSeverity: reply[i + 8] === 1 ? 'warning' : reply[i + 3] === 2 ? 'critical' : 'warning'
     })
   }
+  // The script reports marks series by series: back to batch order.
+  for (const marks of [anomalies, ended, confirmed]) if (marks.length > 1) marks.sort(byPosition)
   return {
     learning: Number(reply[1]),
     stale: Number(reply[2]),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DetectionConfig, Severity } from '../../../src/db/schema/index.js'
-import { EPISODE_CALM_SAMPLES, MAX_SAMPLES_PER_CALL, scoreServiceBatch, scoreServiceSamples, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
+import { EPISODE_CALM_SAMPLES, MAX_SAMPLES_PER_CALL, SAMPLE_BYTES, scoreServiceBatch, scoreServiceSamples, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
 import { seriesIdOf } from '../../../src/modules/detection/series.js'
 import { baselinesOf } from '../../../src/modules/detection/window.js'
 import { keys } from '../../../src/redis/keys.js'
@@ -398,8 +398,8 @@ describe('calls of bounded length', () => {
     const counting = new Proxy(redis, {
       get(target, property, receiver) {
         if (property !== 'scoreSamples') return Reflect.get(target, property, receiver)
-        return (numKeys: number, ...rest: (string | number)[]) => {
-          calls.push(String(rest[numKeys + 2]).split(';').length - 1)
+        return (numKeys: number, ...rest: (string | number | Buffer)[]) => {
+          calls.push((rest[numKeys + 2] as Buffer).length / SAMPLE_BYTES)
           return target.scoreSamples(numKeys, ...rest)
         }
       }
