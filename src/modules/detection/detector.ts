@@ -128,17 +128,18 @@ const byPosition = (a: DetectedSampleAnomaly, b: DetectedSampleAnomaly) => a.ind
 const FIELDS_PER_ANOMALY = 9
 const HEADER = 5
 
-/** Bytes per sample in the script's third argument (score-samples.lua, SAMPLE_LAYOUT '<HddB'). */
-export const SAMPLE_BYTES = 19
-/** Fixed bytes per series in its second argument (SERIES_LAYOUT '<dc1c1BHHc0Hc0'), before the id and the metric. */
+/**
+ * The script's arguments travel packed in one buffer (score-samples.lua, ARGV[1]): its settings (8 doubles),
+ * the byte length of the series part (uint32), each series in key order (SERIES_LAYOUT), each sample
+ * (SAMPLE_LAYOUT). The script reads the numbers as they are, with no text to parse; one buffer argument is
+ * also the cheapest to send (ioredis copies every argument of a command that carries a buffer).
+ */
+/** The settings and the length of the series part. */
+const HEAD_BYTES = 8 * 8 + 4
+/** Fixed bytes per series (SERIES_LAYOUT '<dc1c1BHHc0Hc0'), before its id and metric. */
 const SERIES_FIXED_BYTES = 17
-
-/** The script's settings (SETTINGS_LAYOUT: 8 little-endian doubles). */
-function packSettings(settings: number[]): Buffer {
-  const packed = Buffer.allocUnsafe(8 * settings.length)
-  settings.forEach((value, i) => packed.writeDoubleLE(value, 8 * i))
-  return packed
-}
+/** Bytes per sample (SAMPLE_LAYOUT '<HddB'). */
+export const SAMPLE_BYTES = 19
 
 /** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
 export async function scoreServiceBatch(
@@ -149,45 +150,25 @@ export async function scoreServiceBatch(
   now = Date.now(),
   space: ModelKeys = liveKeys(serviceId)
 ): Promise<ScoredBatch> {
+  // Each series gets its key index (4, 5, … in the order series first appear: the script relies on it).
   const keyIndex = new Map<string, number>()
   const scriptKeys = [space.window, space.series, space.paging]
-  const descriptors: string[] = []
-  const seriesParts: Buffer[] = []
-  const sampleSpec = Buffer.allocUnsafe(SAMPLE_BYTES * samples.length)
-  samples.forEach((sample, position) => {
-    const { series } = sample
-    let index = keyIndex.get(series.id)
-    if (index === undefined) {
-      index = scriptKeys.length + 1
-      keyIndex.set(series.id, index)
-      scriptKeys.push(space.model(series.id))
-      const metric = detection.metrics[series.metric]
-      // Descriptors follow the three fixed arguments: ARGV[4] is the first.
-      const descriptor = series.descriptor === null ? 0 : descriptors.push(series.descriptor) + 3
-      const idBytes = Buffer.byteLength(series.id)
-      const metricBytes = Buffer.byteLength(series.metric)
-      const part = Buffer.allocUnsafe(SERIES_FIXED_BYTES + idBytes + metricBytes)
-      let at = part.writeDoubleLE(metric?.zThreshold ?? detection.zThreshold, 0)
-      at = part.writeUInt8(DIRECTION_CODE[metric?.direction ?? 'both'], at)
-      at = part.writeUInt8(SEASONALITY_CODE[detection.seasonality], at)
-      at = part.writeUInt8(KIND_CODE[series.kind], at)
-      at = part.writeUInt16LE(descriptor, at)
-      at = part.writeUInt16LE(idBytes, at)
-      at += part.write(series.id, at)
-      at = part.writeUInt16LE(metricBytes, at)
-      part.write(series.metric, at)
-      seriesParts.push(part)
-    }
-    let at = sampleSpec.writeUInt16LE(index, SAMPLE_BYTES * position)
-    at = sampleSpec.writeDoubleLE(sample.value, at)
-    at = sampleSpec.writeDoubleLE(sample.time ?? -1, at)
-    sampleSpec.writeUInt8(sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0, at)
-  })
+  const seriesList: ScoredSeries[] = []
+  let seriesBytes = 0
+  for (const { series } of samples) {
+    if (keyIndex.has(series.id)) continue
+    keyIndex.set(series.id, scriptKeys.push(space.model(series.id)))
+    seriesList.push(series)
+    seriesBytes += SERIES_FIXED_BYTES + Buffer.byteLength(series.id) + Buffer.byteLength(series.metric)
+  }
   if (space.history) {
     // One history key per model key, in the same order, after them.
-    for (const [seriesId] of keyIndex) scriptKeys.push(space.history(seriesId))
+    for (const series of seriesList) scriptKeys.push(space.history(series.id))
   }
-  const settings = packSettings([
+
+  const packed = Buffer.allocUnsafe(HEAD_BYTES + seriesBytes + SAMPLE_BYTES * samples.length)
+  let at = 0
+  for (const setting of [
     detection.minSamples,
     detection.minSpanSeconds * 1000,
     TTL.anomalyWindowMs,
@@ -196,11 +177,31 @@ export async function scoreServiceBatch(
     now,
     EPISODE_CALM_SAMPLES,
     detection.confirmSeconds * 1000
-  ])
-  const reply = (await redis.scoreSamples(scriptKeys.length, ...scriptKeys, settings, Buffer.concat(seriesParts), sampleSpec, ...descriptors)) as (
-    | string
-    | number
-  )[]
+  ]) {
+    at = packed.writeDoubleLE(setting, at)
+  }
+  at = packed.writeUInt32LE(seriesBytes, at)
+  // Descriptors follow the packed argument: ARGV[2] is the first.
+  const descriptors: string[] = []
+  for (const series of seriesList) {
+    const metric = detection.metrics[series.metric]
+    at = packed.writeDoubleLE(metric?.zThreshold ?? detection.zThreshold, at)
+    at = packed.writeUInt8(DIRECTION_CODE[metric?.direction ?? 'both'], at)
+    at = packed.writeUInt8(SEASONALITY_CODE[detection.seasonality], at)
+    at = packed.writeUInt8(KIND_CODE[series.kind], at)
+    at = packed.writeUInt16LE(series.descriptor === null ? 0 : descriptors.push(series.descriptor) + 1, at)
+    at = packed.writeUInt16LE(Buffer.byteLength(series.id), at)
+    at += packed.write(series.id, at)
+    at = packed.writeUInt16LE(Buffer.byteLength(series.metric), at)
+    at += packed.write(series.metric, at)
+  }
+  for (const sample of samples) {
+    at = packed.writeUInt16LE(keyIndex.get(sample.series.id)!, at)
+    at = packed.writeDoubleLE(sample.value, at)
+    at = packed.writeDoubleLE(sample.time ?? -1, at)
+    at = packed.writeUInt8(sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0, at)
+  }
+  const reply = (await redis.scoreSamples(scriptKeys.length, ...scriptKeys, packed, ...descriptors)) as (string | number)[]
   const anomalies: DetectedSampleAnomaly[] = []
   const ended: DetectedSampleAnomaly[] = []
   const confirmed: DetectedSampleAnomaly[] = []

@@ -8,13 +8,14 @@ KEYS[4..]  model:{serviceId}:<series id>  string: the series' model, packed (lay
 KEYS[..]   history:{serviceId}:<series id>  optional, one per model key in the same order after them: the
            series' recent values, one slot per past minute (HISTORY_* below and series-history.ts); a backtest
            sends none
-ARGV[1]    SETTINGS_LAYOUT: minSamples, minSpanMs, windowMs, triggerWindowMs, baselineTtlMs, now (ms), episodeCalm,
-           confirmMs
-ARGV[2]    per model key, in KEYS order, SERIES_LAYOUT: z threshold, direction (u|d|b), seasonality (a|n|d|w),
-           kind (0 gauge, 1 counter, 2 time), descriptor (ARGV index, 0 = not sent), series id, metric (each a
-           length, then the bytes)
-ARGV[3]    per sample, SAMPLE_LAYOUT: key index, value, time (ms; -1 = arrival), suppressed up to (0|1|2)
-ARGV[4..]  series descriptors, written to KEYS[2] when their model is created or its TTL refreshed
+ARGV[1]    the arguments, packed (struct, little-endian; src/modules/detection/detector.ts packs them):
+           - the settings (SETTINGS_LAYOUT): minSamples, minSpanMs, windowMs, triggerWindowMs, baselineTtlMs,
+             now (ms), episodeCalm, confirmMs, then the byte length of the series part (uint32);
+           - per model key, in KEYS order (SERIES_LAYOUT): z threshold, direction (u|d|b), seasonality
+             (a|n|d|w), kind (0 gauge, 1 counter, 2 time), descriptor (ARGV index, 0 = not sent), series id,
+             metric (each a length, then the bytes);
+           - per sample (SAMPLE_LAYOUT): key index, value, time (ms; -1 = arrival), suppressed up to (0|1|2)
+ARGV[2..]  series descriptors, written to KEYS[2] when their model is created or its TTL refreshed
 
 Kinds: g a gauge, scored on its value; c a counter, scored on its per-second rate (a value below the last
 one is a reset: the increase is the new value); t a time-like gauge, learned but never anomalous.
@@ -67,9 +68,10 @@ recent = unsuppressed marks of confirmed episodes of the service within triggerW
 batch made one); continuing = unsuppressed anomalous samples of confirmed episodes already reported.
 ]]
 -- The arguments are packed (struct): numbers are read as they are, with no text to parse.
--- src/modules/detection/detector.ts packs them: change both together.
-local SETTINGS_LAYOUT, SERIES_LAYOUT, SAMPLE_LAYOUT = '<dddddddd', '<dc1c1BHHc0Hc0', '<HddB'
-local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded, confirmMs = struct.unpack(SETTINGS_LAYOUT, ARGV[1])
+local SETTINGS_LAYOUT, SERIES_LAYOUT, SAMPLE_LAYOUT = '<ddddddddI4', '<dc1c1BHHc0Hc0', '<HddB'
+local packedArguments = ARGV[1]
+local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded, confirmMs, seriesBytes, seriesAt =
+  struct.unpack(SETTINGS_LAYOUT, packedArguments)
 
 -- Library functions as locals: a global is a table lookup on every use.
 local abs, floor, min, max, sqrt, exp, huge = math.abs, math.floor, math.min, math.max, math.sqrt, math.exp, math.huge
@@ -109,10 +111,10 @@ local PROFILE_LAYOUT = '<' .. string.rep('f', 2 * BUCKETS)
 local MAX_RANGES = 8
 
 -- The samples, grouped by series: each series' samples are chained in batch order (firstOf, nextOf). The
--- caller numbers series in the order they first appear, so order lists KEYS[4], KEYS[5]… and ARGV[2]'s series.
+-- caller numbers series in the order they first appear, so order lists KEYS[4], KEYS[5]… and the packed series.
 local values, times, ceilings, nextOf, firstOf, order = {}, {}, {}, {}, {}, {}
 do
-  local spec, at, lastOf, count = ARGV[3], 1, {}, 0
+  local spec, at, lastOf, count = packedArguments, seriesAt + seriesBytes, {}, 0
   while at <= #spec do
     local index
     count = count + 1
@@ -207,11 +209,10 @@ local reply = { 0, 0, 0, 0, 0 }
 local learning, stale, continuing, undescribed = 0, 0, 0, 0
 local reported, paged = false, false
 
-local seriesSpec, seriesAt = ARGV[2], 1
 for _, index in ipairs(order) do
   local key = KEYS[index]
   local threshold, direction, seasonality, kind, desc, id, metric
-  threshold, direction, seasonality, kind, desc, id, metric, seriesAt = unpackString(SERIES_LAYOUT, seriesSpec, seriesAt)
+  threshold, direction, seasonality, kind, desc, id, metric, seriesAt = unpackString(SERIES_LAYOUT, packedArguments, seriesAt)
 
   -- Load: the model's scalars into locals. A new series, one learned by another model version, one now known
   -- to be of another kind (metadata arrived, or a client declared its type) or one not sound starts afresh

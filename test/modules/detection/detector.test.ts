@@ -399,7 +399,9 @@ describe('calls of bounded length', () => {
       get(target, property, receiver) {
         if (property !== 'scoreSamples') return Reflect.get(target, property, receiver)
         return (numKeys: number, ...rest: (string | number | Buffer)[]) => {
-          calls.push((rest[numKeys + 2] as Buffer).length / SAMPLE_BYTES)
+          // The packed argument: 64 bytes of settings, the series part's length, the series, the samples.
+          const packed = rest[numKeys] as Buffer
+          calls.push((packed.length - 68 - packed.readUInt32LE(64)) / SAMPLE_BYTES)
           return target.scoreSamples(numKeys, ...rest)
         }
       }
