@@ -386,6 +386,37 @@ describe('detector (Lua scoring script, real Redis)', () => {
   })
 })
 
+describe('several series in one call', () => {
+  it('each series is scored on its own samples in order, and the marks come back in batch order', async () => {
+    // Two series learn a steady level over a day; then one call interleaves them, B's spike placed before A's
+    // (the script takes each series' samples together: A's first, since A appears first in the call).
+    const noise = gaussian(7)
+    const a = seriesToScore('a_ms')
+    const b = seriesToScore('b_ms')
+    const serviceId = randomUUID()
+    const history = grid(T0, 288, (_, time) => time).flatMap((p) => [
+      { series: a, value: 100 + 2 * noise(), time: p.time, suppressedUpTo: null },
+      { series: b, value: 50 + noise(), time: p.time, suppressedUpTo: null }
+    ])
+    await scoreServiceSamples(redis, serviceId, config(), history, T0 + DAY)
+    const t = T0 + DAY
+    const mixed = [
+      { series: a, value: 100, time: t, suppressedUpTo: null },
+      { series: b, value: 50, time: t, suppressedUpTo: null },
+      { series: b, value: 200, time: t + STEP, suppressedUpTo: null },
+      { series: a, value: 400, time: t + 2 * STEP, suppressedUpTo: null },
+      { series: a, value: 100, time: t + 3 * STEP, suppressedUpTo: null },
+      { series: b, value: 50, time: t + 3 * STEP, suppressedUpTo: null }
+    ]
+    const scored = await scoreServiceBatch(redis, serviceId, config(), mixed, t + 3 * STEP)
+    expect(scored.anomalies.map(({ index, kind, value, time }) => ({ index, kind, value, time }))).toEqual([
+      { index: 2, kind: 'start', value: 200, time: t + STEP },
+      { index: 3, kind: 'start', value: 400, time: t + 2 * STEP }
+    ])
+    expect(scored.stale).toBe(0)
+  })
+})
+
 describe('calls of bounded length', () => {
   it('a large batch is scored in calls of at most MAX_SAMPLES_PER_CALL samples, with the same outcome as one call', async () => {
     const samples = grid(T0, 1200, (i) => (i === 1100 ? 400 : 100 + gaussian(i)() * 2)).map(({ time, value }) => ({
