@@ -128,44 +128,24 @@ const byPosition = (a: DetectedSampleAnomaly, b: DetectedSampleAnomaly) => a.ind
 const FIELDS_PER_ANOMALY = 9
 const HEADER = 5
 
-/**
- * The script's arguments travel packed in one buffer (score-samples.lua, ARGV[1]): its settings (8 doubles),
- * the byte length of the series part (uint32), each series in key order (SERIES_LAYOUT), each sample
- * (SAMPLE_LAYOUT). The script reads the numbers as they are, with no text to parse; one buffer argument is
- * also the cheapest to send (ioredis copies every argument of a command that carries a buffer).
- */
-/** The settings and the length of the series part. */
+/** The settings (8 doubles) and the byte length of the series part (uint32). */
 const HEAD_BYTES = 8 * 8 + 4
 /** Fixed bytes per series (SERIES_LAYOUT '<dc1c1BHHc0Hc0'), before its id and metric. */
 const SERIES_FIXED_BYTES = 17
 /** Bytes per sample (SAMPLE_LAYOUT '<HddB'). */
 export const SAMPLE_BYTES = 19
 
-/** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
-export async function scoreServiceBatch(
-  redis: RedisClient,
-  serviceId: string,
-  detection: DetectionConfig,
-  samples: SampleInput[],
-  now = Date.now(),
-  space: ModelKeys = liveKeys(serviceId)
-): Promise<ScoredBatch> {
-  // Each series gets its key index (4, 5, … in the order series first appear: the script relies on it).
-  const keyIndex = new Map<string, number>()
-  const scriptKeys = [space.window, space.series, space.paging]
-  const seriesList: ScoredSeries[] = []
+/**
+ * The script's arguments, packed in one buffer (score-samples.lua, ARGV[1]): its settings, the byte length
+ * of the series part, each series in key order (SERIES_LAYOUT), each sample (SAMPLE_LAYOUT). The script
+ * reads the numbers as they are, with no text to parse; one buffer argument is also the cheapest to send
+ * (ioredis copies every argument of a command that carries a buffer). Key indices and descriptor positions
+ * are 16-bit: a call carries at most a few hundred series (MAX_SAMPLES_PER_CALL; a backtest sends fewer).
+ * The descriptors to send follow as ARGV[2…].
+ */
+function packArguments(detection: DetectionConfig, space: ModelKeys, now: number, samples: SampleInput[], seriesList: ScoredSeries[], keyIndex: Map<string, number>) {
   let seriesBytes = 0
-  for (const { series } of samples) {
-    if (keyIndex.has(series.id)) continue
-    keyIndex.set(series.id, scriptKeys.push(space.model(series.id)))
-    seriesList.push(series)
-    seriesBytes += SERIES_FIXED_BYTES + Buffer.byteLength(series.id) + Buffer.byteLength(series.metric)
-  }
-  if (space.history) {
-    // One history key per model key, in the same order, after them.
-    for (const series of seriesList) scriptKeys.push(space.history(series.id))
-  }
-
+  for (const series of seriesList) seriesBytes += SERIES_FIXED_BYTES + Buffer.byteLength(series.id) + Buffer.byteLength(series.metric)
   const packed = Buffer.allocUnsafe(HEAD_BYTES + seriesBytes + SAMPLE_BYTES * samples.length)
   let at = 0
   for (const setting of [
@@ -181,7 +161,6 @@ export async function scoreServiceBatch(
     at = packed.writeDoubleLE(setting, at)
   }
   at = packed.writeUInt32LE(seriesBytes, at)
-  // Descriptors follow the packed argument: ARGV[2] is the first.
   const descriptors: string[] = []
   for (const series of seriesList) {
     const metric = detection.metrics[series.metric]
@@ -189,6 +168,7 @@ export async function scoreServiceBatch(
     at = packed.writeUInt8(DIRECTION_CODE[metric?.direction ?? 'both'], at)
     at = packed.writeUInt8(SEASONALITY_CODE[detection.seasonality], at)
     at = packed.writeUInt8(KIND_CODE[series.kind], at)
+    // Its descriptor's ARGV index (the first descriptor is ARGV[2]), 0 when not sent.
     at = packed.writeUInt16LE(series.descriptor === null ? 0 : descriptors.push(series.descriptor) + 1, at)
     at = packed.writeUInt16LE(Buffer.byteLength(series.id), at)
     at += packed.write(series.id, at)
@@ -201,6 +181,32 @@ export async function scoreServiceBatch(
     at = packed.writeDoubleLE(sample.time ?? -1, at)
     at = packed.writeUInt8(sample.suppressedUpTo ? SEVERITY_RANK[sample.suppressedUpTo] : 0, at)
   }
+  return { packed, descriptors }
+}
+
+/** Runs the scoring script for the samples of one service (one round trip, atomic per service). */
+export async function scoreServiceBatch(
+  redis: RedisClient,
+  serviceId: string,
+  detection: DetectionConfig,
+  samples: SampleInput[],
+  now = Date.now(),
+  space: ModelKeys = liveKeys(serviceId)
+): Promise<ScoredBatch> {
+  // Each series gets its key index (4, 5, … in the order series first appear: the script relies on it).
+  const keyIndex = new Map<string, number>()
+  const scriptKeys = [space.window, space.series, space.paging]
+  const seriesList: ScoredSeries[] = []
+  for (const { series } of samples) {
+    if (keyIndex.has(series.id)) continue
+    keyIndex.set(series.id, scriptKeys.push(space.model(series.id)))
+    seriesList.push(series)
+  }
+  if (space.history) {
+    // One history key per model key, in the same order, after them.
+    for (const series of seriesList) scriptKeys.push(space.history(series.id))
+  }
+  const { packed, descriptors } = packArguments(detection, space, now, samples, seriesList, keyIndex)
   const reply = (await redis.scoreSamples(scriptKeys.length, ...scriptKeys, packed, ...descriptors)) as (string | number)[]
   const anomalies: DetectedSampleAnomaly[] = []
   const ended: DetectedSampleAnomaly[] = []
