@@ -8,13 +8,15 @@ KEYS[4..]  model:{serviceId}:<series id>  string: the series' model, packed (lay
 KEYS[..]   history:{serviceId}:<series id>  optional, one per model key in the same order after them: the
            series' recent values, one slot per past minute (HISTORY_* below and series-history.ts); a backtest
            sends none
-ARGV[1]    the arguments, packed (struct, little-endian; src/modules/detection/detector.ts packs them):
+ARGV[1]    the arguments (src/modules/detection/detector.ts writes them): 'b', then packed (struct, little-endian):
            - the settings (SETTINGS_LAYOUT): minSamples, minSpanMs, windowMs, triggerWindowMs, baselineTtlMs,
              now (ms), episodeCalm, confirmMs, then the byte length of the series part (uint32);
            - per model key, in KEYS order (SERIES_LAYOUT): z threshold, direction (u|d|b), seasonality
              (a|n|d|w), kind (0 gauge, 1 counter, 2 time), descriptor (ARGV index, 0 = not sent), series id,
              metric (each a length, then the bytes);
-           - per sample (SAMPLE_LAYOUT): key index, value, time (ms; -1 = arrival), suppressed up to (0|1|2)
+           - per sample (SAMPLE_LAYOUT): key index, value, time (ms; -1 = arrival), suppressed up to (0|1|2).
+           A call of one sample sends 't' and the same fields as text instead, separated by spaces (its one
+           key index, 4, left out).
 ARGV[2..]  series descriptors, written to KEYS[2] when their model is created or its TTL refreshed
 
 Kinds: g a gauge, scored on its value; c a counter, scored on its per-second rate (a value below the last
@@ -67,11 +69,51 @@ known (the caller sends their descriptors next time).
 recent = unsuppressed marks of confirmed episodes of the service within triggerWindowMs (0 unless this
 batch made one); continuing = unsuppressed anomalous samples of confirmed episodes already reported.
 ]]
--- The arguments are packed (struct): numbers are read as they are, with no text to parse.
 local SETTINGS_LAYOUT, SERIES_LAYOUT, SAMPLE_LAYOUT = '<ddddddddI4', '<dc1c1BHHc0Hc0', '<HddB'
-local packedArguments = ARGV[1]
-local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded, confirmMs, seriesBytes, seriesAt =
-  struct.unpack(SETTINGS_LAYOUT, packedArguments)
+local minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded, confirmMs
+-- The samples, grouped by series: each series' samples are chained in batch order (firstOf, nextOf). The
+-- caller numbers series in the order they first appear, so order lists KEYS[4], KEYS[5]…, and nextSeries
+-- gives their settings and names in that order (threshold, direction, seasonality, kind, descriptor, id, metric).
+local values, times, ceilings, nextOf, firstOf, order = {}, {}, {}, {}, {}, {}
+local nextSeries
+do
+  local arguments = ARGV[1]
+  if string.sub(arguments, 1, 1) == 'b' then
+    -- Packed: numbers are read as they are, with no text to parse.
+    local seriesBytes, seriesAt
+    minSamples, minSpan, windowMs, triggerWindowMs, ttl, now, calmNeeded, confirmMs, seriesBytes, seriesAt =
+      struct.unpack(SETTINGS_LAYOUT, arguments, 2)
+    nextSeries = function()
+      local threshold, direction, seasonality, kind, desc, id, metric
+      threshold, direction, seasonality, kind, desc, id, metric, seriesAt = struct.unpack(SERIES_LAYOUT, arguments, seriesAt)
+      return threshold, direction, seasonality, kind, desc, id, metric
+    end
+    local at, lastOf, count = seriesAt + seriesBytes, {}, 0
+    while at <= #arguments do
+      local index
+      count = count + 1
+      index, values[count], times[count], ceilings[count], at = struct.unpack(SAMPLE_LAYOUT, arguments, at)
+      local previous = lastOf[index]
+      if previous then
+        nextOf[previous] = count
+      elseif index == #order + 4 then
+        firstOf[index], order[#order + 1] = count, index
+      else
+        error('score-samples: series ' .. index .. ' appears before series ' .. (#order + 4))
+      end
+      lastOf[index] = count
+    end
+  else
+    -- One sample, as text.
+    local f = {}
+    for word in string.gmatch(arguments, '[^ ]+') do f[#f + 1] = word end
+    if f[1] ~= 't' or #f ~= 19 then error('score-samples: expected packed arguments or one sample as text') end
+    minSamples, minSpan, windowMs, triggerWindowMs = tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+    ttl, now, calmNeeded, confirmMs = tonumber(f[6]), tonumber(f[7]), tonumber(f[8]), tonumber(f[9])
+    nextSeries = function() return tonumber(f[10]), f[11], f[12], tonumber(f[13]), tonumber(f[14]), f[15], f[16] end
+    values[1], times[1], ceilings[1], firstOf[4], order[1] = tonumber(f[17]), tonumber(f[18]), tonumber(f[19]), 1, 4
+  end
+end
 
 -- Library functions as locals: a global is a table lookup on every use.
 local abs, floor, min, max, sqrt, exp, huge = math.abs, math.floor, math.min, math.max, math.sqrt, math.exp, math.huge
@@ -110,26 +152,6 @@ local PROFILE_LAYOUT = '<' .. string.rep('f', 2 * BUCKETS)
 -- Rewriting more profile buckets than this in one call (a half of the week initialised) writes the whole model.
 local MAX_RANGES = 8
 
--- The samples, grouped by series: each series' samples are chained in batch order (firstOf, nextOf). The
--- caller numbers series in the order they first appear, so order lists KEYS[4], KEYS[5]… and the packed series.
-local values, times, ceilings, nextOf, firstOf, order = {}, {}, {}, {}, {}, {}
-do
-  local spec, at, lastOf, count = packedArguments, seriesAt + seriesBytes, {}, 0
-  while at <= #spec do
-    local index
-    count = count + 1
-    index, values[count], times[count], ceilings[count], at = unpackString(SAMPLE_LAYOUT, spec, at)
-    local previous = lastOf[index]
-    if previous then
-      nextOf[previous] = count
-    elseif index == #order + 4 then
-      firstOf[index], order[#order + 1] = count, index
-    else
-      error('score-samples: series ' .. index .. ' appears before series ' .. (#order + 4))
-    end
-    lastOf[index] = count
-  end
-end
 local modelCount = #order
 -- The history key of model key i is KEYS[i + modelCount], when the caller sent them.
 local withHistory = #KEYS >= 3 + 2 * modelCount
@@ -211,8 +233,7 @@ local reported, paged = false, false
 
 for _, index in ipairs(order) do
   local key = KEYS[index]
-  local threshold, direction, seasonality, kind, desc, id, metric
-  threshold, direction, seasonality, kind, desc, id, metric, seriesAt = unpackString(SERIES_LAYOUT, packedArguments, seriesAt)
+  local threshold, direction, seasonality, kind, desc, id, metric = nextSeries()
 
   -- Load: the model's scalars into locals. A new series, one learned by another model version, one now known
   -- to be of another kind (metadata arrived, or a client declared its type) or one not sound starts afresh

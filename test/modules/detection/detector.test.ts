@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DetectionConfig, Severity } from '../../../src/db/schema/index.js'
-import { EPISODE_CALM_SAMPLES, MAX_SAMPLES_PER_CALL, SAMPLE_BYTES, scoreServiceBatch, scoreServiceSamples, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
+import { decodeModel, EPISODE_CALM_SAMPLES, MAX_SAMPLES_PER_CALL, SAMPLE_BYTES, scoreServiceBatch, scoreServiceSamples, seriesToScore, type DetectedSampleAnomaly } from '../../../src/modules/detection/detector.js'
 import { seriesIdOf } from '../../../src/modules/detection/series.js'
 import { baselinesOf } from '../../../src/modules/detection/window.js'
 import { keys } from '../../../src/redis/keys.js'
@@ -417,6 +417,41 @@ describe('several series in one call', () => {
   })
 })
 
+describe('argument encodings', () => {
+  it('samples sent one per call (as text) and several per call (packed) score and learn alike', async () => {
+    // Per-metric threshold and direction, suppression ceilings and a counter travel in both encodings.
+    const detection = config({ metrics: { up_ms: { direction: 'up', zThreshold: 3 } } })
+    const noise = gaussian(11)
+    const gauge = seriesToScore('up_ms')
+    const counter = seriesToScore('requests_total', {}, 'counter')
+    let total = 0
+    const samples = grid(T0, 400, (i) => i).flatMap(({ time }, i) => [
+      { series: gauge, value: i === 300 || i === 380 ? 125 : 100 + 2 * noise(), time, suppressedUpTo: i === 380 ? ('critical' as const) : null },
+      { series: counter, value: (total += i === 320 ? 5000 : 50 + noise()), time, suppressedUpTo: null }
+    ])
+    const one = randomUUID()
+    const marksOne: DetectedSampleAnomaly[] = []
+    for (const sample of samples) marksOne.push(...(await scoreServiceBatch(redis, one, detection, [sample], sample.time)).anomalies)
+    const packed = randomUUID()
+    const marksPacked: DetectedSampleAnomaly[] = []
+    for (let i = 0; i < samples.length; i += 2) {
+      const pair = samples.slice(i, i + 2)
+      marksPacked.push(...(await scoreServiceBatch(redis, packed, detection, pair, pair[1]!.time)).anomalies)
+    }
+    const withoutPosition = (marks: DetectedSampleAnomaly[]) => marks.map(({ index: _, ...mark }) => mark)
+    expect(withoutPosition(marksOne)).toEqual(withoutPosition(marksPacked))
+    expect(marksOne.map(({ time, suppressed }) => ({ time, suppressed }))).toEqual(
+      expect.arrayContaining([{ time: T0 + 300 * STEP, suppressed: false }, { time: T0 + 320 * STEP, suppressed: false }, { time: T0 + 380 * STEP, suppressed: true }])
+    )
+    for (const series of [gauge, counter]) {
+      const [a, b] = await Promise.all([one, packed].map(async (serviceId) => decodeModel(await redis.getBuffer(keys.model(serviceId, series.id)))))
+      // (Only the times of its last write and TTL refresh differ: the calls' clocks do.)
+      expect({ ...a, at: 0, ttlAt: 0 }).toEqual({ ...b, at: 0, ttlAt: 0 })
+      expect(a!.n).toBeGreaterThan(390)
+    }
+  })
+})
+
 describe('calls of bounded length', () => {
   it('a large batch is scored in calls of at most MAX_SAMPLES_PER_CALL samples, with the same outcome as one call', async () => {
     const samples = grid(T0, 1200, (i) => (i === 1100 ? 400 : 100 + gaussian(i)() * 2)).map(({ time, value }) => ({
@@ -430,9 +465,9 @@ describe('calls of bounded length', () => {
       get(target, property, receiver) {
         if (property !== 'scoreSamples') return Reflect.get(target, property, receiver)
         return (numKeys: number, ...rest: (string | number | Buffer)[]) => {
-          // The packed argument: 64 bytes of settings, the series part's length, the series, the samples.
+          // The packed argument: its tag, 64 bytes of settings, the series part's length, the series, the samples.
           const packed = rest[numKeys] as Buffer
-          calls.push((packed.length - 68 - packed.readUInt32LE(64)) / SAMPLE_BYTES)
+          calls.push((packed.length - 69 - packed.readUInt32LE(65)) / SAMPLE_BYTES)
           return target.scoreSamples(numKeys, ...rest)
         }
       }
