@@ -19,8 +19,8 @@ ARGV[1]    the arguments (src/modules/detection/detector.ts writes them): 'b', t
            key index, 4, left out).
 ARGV[2..]  series descriptors, written to KEYS[2] when their model is created or its TTL refreshed
 
-Kinds: g a gauge, scored on its value; c a counter, scored on its per-second rate (a value below the last
-one is a reset: the increase is the new value); t a time-like gauge, learned but never anomalous.
+Kinds: 0 a gauge, scored on its value; 1 a counter, scored on its per-second rate (a value below the last
+one is a reset: the increase is the new value); 2 a time-like gauge, learned but never anomalous.
 
 The model of one series (one set of constants for every series):
 - level: a fast exponentially weighted level with a damped trend (Holt), so steady growth is expected;
