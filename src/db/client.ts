@@ -23,5 +23,9 @@ export function createDb(url: string, options: { max?: number; applicationName?:
   })
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
+  // Nor one checked out (a transaction between two statements, waiting on something else): the pool
+  // listens only to idle clients, and pg emits the loss on the client. Its next statement fails, the
+  // transaction rolls back with that error, and the pool drops the client when it comes back.
+  pool.on('connect', (client) => client.on('error', () => {}))
   return { pool, db: drizzle({ client: pool, schema }) }
 }
